@@ -1,0 +1,156 @@
+// The Backend interface: every kernel an op may call, and the registry of backends.
+//
+// Ops (tensor/*.ts) do the shape and dtype logic, record gradients and then call one of
+// these kernels. A kernel receives views (storage + shape + strides + offset) and returns
+// a new buffer handle holding a contiguous row-major result. The CPU backend
+// (backend/cpu/) is the reference implementation of every kernel.
+
+import type { DType, TypedArray } from "./dtype.ts";
+import type { Shape } from "./shape.ts";
+import type { View } from "./tensor.ts";
+import { cpuBackend } from "./backend/cpu/mod.ts";
+
+/** Elementwise functions of one argument (`copy` makes a contiguous copy, or casts). */
+export type UnaryOp =
+  | "copy"
+  | "neg"
+  | "abs"
+  | "exp"
+  | "log"
+  | "log1p"
+  | "sqrt"
+  | "rsqrt"
+  | "square"
+  | "reciprocal"
+  | "sin"
+  | "cos"
+  | "tanh"
+  | "sigmoid"
+  | "relu"
+  | "gelu"
+  | "geluTanh"
+  | "erf"
+  | "sign"
+  | "floor"
+  | "ceil"
+  | "round"
+  | "logicalNot"
+  | "isFinite";
+
+/** Elementwise functions of two same-shaped arguments. */
+export type BinaryOp =
+  | "add"
+  | "sub"
+  | "mul"
+  | "div"
+  | "pow"
+  | "maximum"
+  | "minimum"
+  | "equal"
+  | "notEqual"
+  | "less"
+  | "lessEqual"
+  | "greater"
+  | "greaterEqual"
+  | "logicalAnd"
+  | "logicalOr";
+
+/** Reductions over the trailing axes of a view. */
+export type ReduceOp = "sum" | "max" | "min" | "argmax" | "argmin";
+
+/**
+ * Everything a backend implements. Handles returned by kernels are opaque to the ops:
+ * a typed array on the CPU, a GPU buffer on WebGPU.
+ */
+export interface Backend {
+  /** `"cpu"` or `"webgpu"`. */
+  readonly name: string;
+  /** Copies host data into a new buffer of the backend. */
+  upload(data: TypedArray, dtype: DType): unknown;
+  /** Reads a view back as a contiguous row-major host array (a copy). */
+  read(x: View): Promise<TypedArray>;
+  /** Synchronous read, where the backend can offer one (CPU). */
+  readSync?(x: View): TypedArray;
+  /** A buffer of `size` elements all equal to `value`. */
+  fill(size: number, value: number, dtype: DType): unknown;
+  /** `out[i] = op(x[i])`, converting to `outDtype`. */
+  unary(op: UnaryOp, x: View, outDtype: DType): unknown;
+  /** `out[i] = op(a[i], b[i])` for two views of the same shape. */
+  binary(op: BinaryOp, a: View, b: View, outDtype: DType): unknown;
+  /** `out[i] = cond[i] ? a[i] : b[i]` for three views of the same shape. */
+  where(cond: View, a: View, b: View): unknown;
+  /**
+   * Reduces the last `count` axes of `x`; the result has the leading axes' shape.
+   * argmax/argmin index into the flattened reduced axes and return int32.
+   */
+  reduce(op: ReduceOp, x: View, count: number, outDtype: DType): unknown;
+  /**
+   * Batched matrix product: `a` is `[...batch, M, K]`, `b` is `[...batch, K, N]` with the
+   * same batch shape (broadcast batch axes arrive as stride-0 views).
+   */
+  matmul(a: View, b: View): unknown;
+  /** `out[..i..] = x[.. index[..i..] ..]` along `axis`; `index` (int32) has x's rank. */
+  gather(x: View, index: View, axis: number): unknown;
+  /** A copy of `x` where `updates` are added at `index` along `axis`. */
+  scatterAdd(x: View, index: View, updates: View, axis: number): unknown;
+  /** Joins views along `axis` into a buffer of `outShape`. */
+  concat(xs: readonly View[], axis: number, outShape: Shape): unknown;
+  /**
+   * The adjoint of a strided slice: a zero buffer of `outShape` with `x` written at
+   * positions `starts[d] + i·steps[d]` on each axis d.
+   */
+  unslice(x: View, outShape: Shape, starts: readonly number[], steps: readonly number[]): unknown;
+}
+
+const registry = new Map<string, Backend>();
+let defaultBackend: Backend | undefined;
+
+/** Makes a backend available by name; the first one registered becomes the default. */
+export function registerBackend(backend: Backend): void {
+  registry.set(backend.name, backend);
+  defaultBackend ??= backend;
+}
+
+/**
+ * Looks up a backend by name (the default backend when no name is given).
+ *
+ * @param name `"cpu"` or `"webgpu"`
+ * @returns the backend
+ */
+export function getBackend(name?: string): Backend {
+  if (name === undefined) {
+    if (!defaultBackend) throw new Error("No backend is registered");
+    return defaultBackend;
+  }
+  const backend = registry.get(name);
+  if (!backend) {
+    throw new Error(
+      `Unknown backend "${name}": available backends are ${[...registry.keys()].join(", ")}`,
+    );
+  }
+  return backend;
+}
+
+/**
+ * Makes `name` the backend that creation functions use from now on.
+ *
+ * @param name a registered backend (`"cpu"`)
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { useBackend, zeros } from "@tessella/tessella";
+ * await useBackend("cpu");
+ * assert.equal(zeros([2]).backend, "cpu");
+ * ```
+ */
+export function useBackend(name: string): Promise<void> {
+  defaultBackend = getBackend(name);
+  return Promise.resolve();
+}
+
+/** Names of the registered backends. */
+export function listBackends(): string[] {
+  return [...registry.keys()];
+}
+
+registerBackend(cpuBackend);

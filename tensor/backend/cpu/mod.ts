@@ -1,0 +1,38 @@
+/**
+ * The CPU backend: the reference ("oracle") implementation of every kernel, in plain
+ * loops over typed arrays. It supports float32, float64, int32 and bool.
+ *
+ * @module
+ */
+
+import type { Backend } from "../../backend.ts";
+import { allocArray, type TypedArray } from "../../dtype.ts";
+import { binary, fill, unary, where } from "./elementwise.ts";
+import { concat, gather, scatterAdd, unslice } from "./indexing.ts";
+import { matmulBlocked } from "./matmul.ts";
+import { reduce } from "./reduce.ts";
+import { readView } from "./strided.ts";
+
+/** The CPU backend object; `satisfies Backend` makes the compiler list any missing kernel. */
+export const cpuBackend: Backend = {
+  name: "cpu",
+  upload(data, dtype): TypedArray {
+    const copy = allocArray(dtype, data.length);
+    copy.set(data);
+    return copy;
+  },
+  read(x): Promise<TypedArray> {
+    return Promise.resolve(readView(x));
+  },
+  readSync: readView,
+  fill,
+  unary,
+  binary,
+  where,
+  reduce,
+  matmul: matmulBlocked,
+  gather,
+  scatterAdd,
+  concat,
+  unslice,
+} satisfies Backend;

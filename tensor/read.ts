@@ -1,0 +1,88 @@
+// Reading tensor values back into JavaScript. Readback is asynchronous, because on a GPU
+// it waits for queued work to finish; the CPU backend also offers a synchronous read.
+
+import type { TypedArray } from "./dtype.ts";
+import type { Tensor } from "./tensor.ts";
+
+/** Nested arrays as returned by `toNested` (booleans for bool tensors). */
+export type NestedValues = number | boolean | NestedValues[];
+
+/**
+ * The tensor's elements as a flat row-major typed array (a copy): Float32Array,
+ * Float64Array, Int32Array, or Uint8Array for bool. A 0-d tensor gives length 1.
+ *
+ * @param x the tensor
+ * @returns a promise of the elements
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tensor, toArray, transpose } from "@tessella/tessella";
+ * const t = transpose(tensor([[1, 2], [3, 4]]));
+ * assert.deepEqual(await toArray(t), new Float32Array([1, 3, 2, 4]));
+ * ```
+ */
+export function toArray(x: Tensor): Promise<TypedArray> {
+  return x.storage.backend.read(x);
+}
+
+/**
+ * Synchronous `toArray`, for backends that can offer it (the CPU backend).
+ *
+ * @param x the tensor
+ * @returns the elements
+ */
+export function toArraySync(x: Tensor): TypedArray {
+  const backend = x.storage.backend;
+  if (backend.readSync === undefined) {
+    throw new Error(
+      `Cannot read a ${backend.name} tensor synchronously: use await toArray(t) instead`,
+    );
+  }
+  return backend.readSync(x);
+}
+
+/** Rebuilds nested arrays from flat row-major values. */
+export function nestValues(
+  flat: TypedArray,
+  shape: readonly number[],
+  bool: boolean,
+): NestedValues {
+  let at = 0;
+  const build = (depth: number): NestedValues => {
+    if (depth === shape.length) {
+      const v = flat[at++];
+      return bool ? v !== 0 : v;
+    }
+    return Array.from({ length: shape[depth] }, () => build(depth + 1));
+  };
+  return build(0);
+}
+
+/**
+ * The tensor's elements as nested JavaScript arrays (a number for a 0-d tensor).
+ *
+ * @param x the tensor
+ * @returns a promise of the nested values
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tensor, toNested } from "@tessella/tessella";
+ * assert.deepEqual(await toNested(tensor([[1, 2], [3, 4]])), [[1, 2], [3, 4]]);
+ * ```
+ */
+export async function toNested(x: Tensor): Promise<NestedValues> {
+  return nestValues(await toArray(x), x.shape, x.dtype === "bool");
+}
+
+/**
+ * The single value of a one-element tensor.
+ *
+ * @param x a tensor with exactly one element
+ * @returns a promise of the value
+ */
+export async function item(x: Tensor): Promise<number> {
+  if (x.size !== 1) {
+    throw new Error(`Cannot item(): the tensor has ${x.size} elements, not 1`);
+  }
+  return (await toArray(x))[0];
+}

@@ -1,0 +1,114 @@
+// The Tensor value: an immutable n-dimensional array.
+//
+// A tensor is a *view* (shape, strides, offset) onto a *storage* (a flat buffer owned by a
+// backend). Movement ops such as transpose, expand, slice and flip make new views of the
+// same storage without copying, as in NumPy and PyTorch; kernels read views through their
+// strides. Nothing ever writes into a storage after the kernel that created it, so
+// sharing one is safe: that is what makes tensors immutable values.
+
+import type { Backend } from "./backend.ts";
+import type { DType } from "./dtype.ts";
+import { contiguousStrides, fmtShape, type Shape, sizeOf } from "./shape.ts";
+
+/** A flat buffer of `size` elements of `dtype`, owned by a backend. */
+export class Storage {
+  /** Creates a storage record around a backend's buffer handle. */
+  constructor(
+    /** The backend that owns the buffer. */
+    readonly backend: Backend,
+    /** The backend's handle: a typed array on the CPU. */
+    readonly data: unknown,
+    /** Element type. */
+    readonly dtype: DType,
+    /** Number of elements. */
+    readonly size: number,
+  ) {}
+}
+
+/** What a kernel needs to read a tensor: its storage and how indices map into it. */
+export interface View {
+  /** The buffer the view reads. */
+  readonly storage: Storage;
+  /** Sizes per axis. */
+  readonly shape: Shape;
+  /** Element step per axis (0 for a broadcast axis, negative for a flipped one). */
+  readonly strides: readonly number[];
+  /** Index of element [0, 0, …] in the storage. */
+  readonly offset: number;
+  /** Element type. */
+  readonly dtype: DType;
+}
+
+let nextTensorId = 0;
+
+/**
+ * An immutable n-dimensional array with a `shape`, a `dtype` and a `backend`.
+ *
+ * Tensors are made by creation functions (`tensor`, `zeros`, …) and by ops; they are
+ * never changed after creation. Read values back with `await toArray(t)`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tensor } from "@tessella/tessella";
+ * const t = tensor([[1, 2, 3], [4, 5, 6]]);
+ * assert.deepEqual(t.shape, [2, 3]);
+ * assert.equal(t.dtype, "float32");
+ * assert.equal(t.backend, "cpu");
+ * ```
+ */
+export class Tensor implements View {
+  /** A process-wide unique id (useful as a map key and in debugging output). */
+  readonly id: number;
+  /** Sizes per axis; `[]` for a scalar. */
+  readonly shape: Shape;
+  /** Element step per axis, in elements. */
+  readonly strides: readonly number[];
+
+  /** Wraps a storage in a view. Ops call this; users call creation functions instead. */
+  constructor(
+    /** The buffer this tensor reads. */
+    readonly storage: Storage,
+    shape: Shape,
+    /** Element type. */
+    readonly dtype: DType,
+    strides?: readonly number[],
+    /** Index of element [0, 0, …] in the storage. */
+    readonly offset: number = 0,
+  ) {
+    this.id = nextTensorId++;
+    this.shape = Object.freeze([...shape]);
+    this.strides = Object.freeze(strides ? [...strides] : contiguousStrides(shape));
+  }
+
+  /** The name of the backend holding the data (`"cpu"` or `"webgpu"`). */
+  get backend(): string {
+    return this.storage.backend.name;
+  }
+
+  /** Number of elements. */
+  get size(): number {
+    return sizeOf(this.shape);
+  }
+
+  /** Number of axes. */
+  get rank(): number {
+    return this.shape.length;
+  }
+
+  /** Whether elements are laid out in row-major order without gaps (from `offset` on). */
+  get isContiguous(): boolean {
+    let expected = 1;
+    for (let i = this.shape.length - 1; i >= 0; i--) {
+      if (this.shape[i] === 1) continue;
+      if (this.strides[i] !== expected) return false;
+      expected *= this.shape[i];
+    }
+    return true;
+  }
+
+  /** A short description: `Tensor(float32 [2, 3] cpu)`. */
+  toString(): string {
+    return `Tensor(${this.dtype} ${fmtShape(this.shape)} ${this.backend})`;
+  }
+}
