@@ -84,9 +84,10 @@ export function checkGrad(
   analytic.forEach((a, i) => {
     a.forEach((value, j) => {
       const n = numeric[i][j];
-      const ratio = Math.abs(value - n) / (atol + rtol * Math.abs(n));
+      const error = Math.abs(value - n) / (atol + rtol * Math.abs(n));
+      const ratio = Number.isNaN(error) ? Infinity : error;
       if (!(ratio <= 1)) ok = false;
-      if (!(ratio <= worstRatio)) {
+      if (ratio > worstRatio) {
         worstRatio = ratio;
         worst = { input: i, index: j, analytic: value, numeric: n };
       }

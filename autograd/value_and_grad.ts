@@ -91,8 +91,7 @@ export interface ValueAndGrad<P, A> {
  */
 // deno-lint-ignore no-explicit-any
 export function valueAndGrad<P = any, R extends unknown[] = any[], A = undefined>(
-  // deno-lint-ignore no-explicit-any
-  f: (params: P, ...rest: R) => Tensor | [Tensor, any],
+  f: (params: P, ...rest: R) => Tensor | [Tensor, A],
   options: { hasAux?: boolean } = {},
 ): (params: P, ...rest: R) => ValueAndGrad<P, A> {
   const hasAux = options.hasAux ?? false;

@@ -318,7 +318,12 @@ export function pad(
   const placed = unslice(x, shape, starts, ones); // x inside, zeros around it
   if (value === 0) return placed;
   // For another fill value, mark where x landed and fill the rest.
-  const inside = unslice(full(x.shape, 1, { dtype: "bool", backend: x.backend }), shape, starts, ones);
+  const inside = unslice(
+    full(x.shape, 1, { dtype: "bool", backend: x.backend }),
+    shape,
+    starts,
+    ones,
+  );
   return where(inside, placed, value);
 }
 

@@ -10,7 +10,7 @@ import { type DType, isFloatDType } from "./dtype.ts";
 import { record } from "./recorder.ts";
 import { fmtShape, normalizeAxes, normalizeAxis, sizeOf } from "./shape.ts";
 import type { Tensor } from "./tensor.ts";
-import { add, div, equal, mul, pow, sub, where } from "./binary.ts";
+import { add, div, equal, greater, mul, pow, sub, where } from "./binary.ts";
 import { expand, reshape } from "./movement.ts";
 import { abs, cast, exp, isFinite, log, sqrt, square } from "./unary.ts";
 import { stopGradient } from "./stop_gradient.ts";
@@ -166,9 +166,18 @@ export function variance(x: Tensor, options: VarianceOptions = {}): Tensor {
   return div(sum(square(centred), options), n - (options.ddof ?? 0));
 }
 
-/** Standard deviation: √variance (same options). */
+/**
+ * √s with derivative 0 where s = 0 (instead of ∞·0 = NaN), as PyTorch's norm: the
+ * "double where" keeps the untaken branch's gradient finite.
+ */
+function safeSqrt(s: Tensor): Tensor {
+  const positive = greater(s, 0);
+  return where(positive, sqrt(where(positive, s, 1)), 0);
+}
+
+/** Standard deviation: √variance (same options); its gradient is 0 where it is 0. */
 export function std(x: Tensor, options: VarianceOptions = {}): Tensor {
-  return sqrt(variance(x, options));
+  return safeSqrt(variance(x, options));
 }
 
 /** Options of norm. */
@@ -178,7 +187,8 @@ export interface NormOptions extends ReduceOptions {
 }
 
 /**
- * Vector norm over the given axes: 2 (default), 1 or Infinity (max of |x|).
+ * Vector norm over the given axes: 2 (default), 1, any p > 0, or Infinity (max of |x|).
+ * The 2-norm's gradient at the zero vector is 0, as in PyTorch.
  *
  * @param x the tensor
  * @param options `ord`, `axis`, `keepDims`
@@ -187,7 +197,7 @@ export interface NormOptions extends ReduceOptions {
 export function norm(x: Tensor, options: NormOptions = {}): Tensor {
   const ord = options.ord ?? 2;
   const reduce = { axis: options.axis, keepDims: options.keepDims };
-  if (ord === 2) return sqrt(sum(square(asFloat(x)), reduce));
+  if (ord === 2) return safeSqrt(sum(square(asFloat(x)), reduce)); // gradient 0 at x = 0
   if (ord === 1) return sum(abs(asFloat(x)), reduce);
   if (ord === Infinity) return max(abs(asFloat(x)), reduce);
   if (Number.isFinite(ord) && ord > 0) {

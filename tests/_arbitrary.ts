@@ -7,7 +7,9 @@ import { type DType, slice, type Tensor, tensor, transpose } from "../mod.ts";
 import { type Ref, ref, size } from "./_reference.ts";
 
 /** A shape of rank 0 … maxRank with axes in [minDim, maxDim]. */
-export function shapeArb(options: { maxRank?: number; minDim?: number; maxDim?: number; minRank?: number } = {}): fc.Arbitrary<number[]> {
+export function shapeArb(
+  options: { maxRank?: number; minDim?: number; maxDim?: number; minRank?: number } = {},
+): fc.Arbitrary<number[]> {
   return fc.array(fc.integer({ min: options.minDim ?? 0, max: options.maxDim ?? 4 }), {
     minLength: options.minRank ?? 0,
     maxLength: options.maxRank ?? 3,
@@ -15,7 +17,9 @@ export function shapeArb(options: { maxRank?: number; minDim?: number; maxDim?: 
 }
 
 /** Two shapes that broadcast together: derived from one output shape. */
-export function broadcastPairArb(options: { maxRank?: number; minDim?: number } = {}): fc.Arbitrary<[number[], number[]]> {
+export function broadcastPairArb(
+  options: { maxRank?: number; minDim?: number } = {},
+): fc.Arbitrary<[number[], number[]]> {
   return shapeArb({ maxRank: options.maxRank ?? 3, minDim: options.minDim ?? 0 }).chain((out) => {
     const derive = fc.tuple(
       fc.integer({ min: 0, max: out.length }),
@@ -26,7 +30,11 @@ export function broadcastPairArb(options: { maxRank?: number; minDim?: number } 
 }
 
 export type Layout = "contiguous" | "transposed" | "strided";
-export const layoutArb: fc.Arbitrary<Layout> = fc.constantFrom("contiguous", "transposed", "strided");
+export const layoutArb: fc.Arbitrary<Layout> = fc.constantFrom(
+  "contiguous",
+  "transposed",
+  "strided",
+);
 
 /** A tensor holding `r`'s values, laid out in memory as asked (same logical content). */
 export function makeTensor(r: Ref, dtype: DType, layout: Layout = "contiguous"): Tensor {
@@ -68,6 +76,15 @@ export function valuesArb(shape: number[], lo = -3, hi = 3): fc.Arbitrary<Ref> {
 }
 
 /** A reference array of a random shape with values in [lo, hi]. */
-export function refArb(options: { maxRank?: number; minDim?: number; maxDim?: number; minRank?: number; lo?: number; hi?: number } = {}): fc.Arbitrary<Ref> {
+export function refArb(
+  options: {
+    maxRank?: number;
+    minDim?: number;
+    maxDim?: number;
+    minRank?: number;
+    lo?: number;
+    hi?: number;
+  } = {},
+): fc.Arbitrary<Ref> {
   return shapeArb(options).chain((s) => valuesArb(s, options.lo, options.hi));
 }

@@ -25,7 +25,11 @@ export function assertClose(
   tol: Tolerance,
   message = "",
 ): void {
-  assert.equal(actual.length, expected.length, `${message}: length ${actual.length} vs ${expected.length}`);
+  assert.equal(
+    actual.length,
+    expected.length,
+    `${message}: length ${actual.length} vs ${expected.length}`,
+  );
   for (let i = 0; i < expected.length; i++) {
     const a = actual[i];
     const b = expected[i];

@@ -111,7 +111,12 @@ export function matmul(a: Ref, b: Ref): Ref {
 }
 
 /** Python's slice.indices → the list of selected positions. */
-export function slicePositions(n: number, start: number | null, stop: number | null, step: number): number[] {
+export function slicePositions(
+  n: number,
+  start: number | null,
+  stop: number | null,
+  step: number,
+): number[] {
   const out: number[] = [];
   if (step > 0) {
     let s = start === null ? 0 : start < 0 ? Math.max(start + n, 0) : Math.min(start, n);

@@ -54,7 +54,12 @@ Deno.test("layerNorm() matches the reference with and without affine parameters"
     fc.property(
       matrixArb.chain((r) => {
         const d = r.shape[r.shape.length - 1];
-        return fc.tuple(fc.constant(r), valuesArb([d]), valuesArb([d]), fc.constantFrom(1e-5, 1e-6, 0.1));
+        return fc.tuple(
+          fc.constant(r),
+          valuesArb([d]),
+          valuesArb([d]),
+          fc.constantFrom(1e-5, 1e-6, 0.1),
+        );
       }),
       layoutArb,
       ([r, w, b, eps], layout) => {
@@ -74,7 +79,9 @@ Deno.test("layerNorm() matches the reference with and without affine parameters"
     ),
     { seed: SEED, numRuns: 60 },
   );
-  const plain = values(T.layerNorm(T.tensor([[1, 3]], { dtype: "float64" }), null, null, { eps: 0 }));
+  const plain = values(
+    T.layerNorm(T.tensor([[1, 3]], { dtype: "float64" }), null, null, { eps: 0 }),
+  );
   assertClose(plain, [-1, 1], TOL);
 });
 
@@ -93,7 +100,10 @@ Deno.test("crossEntropy() matches −Σ target·log p with label smoothing", () 
         const c = logits.shape[1];
         const perRow = rows(logits).map((row, i) => {
           const logp = softmaxRow(row).map(Math.log);
-          return logp.reduce((acc, lp, j) => acc - ((j === labels[i] ? 1 - eps : 0) + eps / c) * lp, 0);
+          return logp.reduce(
+            (acc, lp, j) => acc - ((j === labels[i] ? 1 - eps : 0) + eps / c) * lp,
+            0,
+          );
         });
         const expected = perRow.reduce((a, v) => a + v, 0) / perRow.length;
         const out = T.crossEntropy(
@@ -137,7 +147,11 @@ Deno.test("l2Normalize() and cosineSimilarity() match the reference, with eps gu
 
 Deno.test("mseLoss() is the mean squared difference, with broadcasting", () => {
   const a = T.tensor([[1, 2], [3, 4]], { dtype: "float64" });
-  assertClose(values(T.mseLoss(a, T.tensor([1, 1], { dtype: "float64" }))), [(0 + 1 + 4 + 9) / 4], TOL);
+  assertClose(
+    values(T.mseLoss(a, T.tensor([1, 1], { dtype: "float64" }))),
+    [(0 + 1 + 4 + 9) / 4],
+    TOL,
+  );
 });
 
 Deno.test("dropout() keeps about 1 − rate of the elements, scaled by 1/(1 − rate)", () => {

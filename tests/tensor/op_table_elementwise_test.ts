@@ -37,15 +37,37 @@ const UNARY: UnaryRow[] = [
   { name: "log", op: T.log, ref: Math.log, lo: 0.01, hi: 10, picked: [1, Math.E, 0.5] },
   { name: "log1p", op: T.log1p, ref: Math.log1p, lo: -0.9, hi: 10, picked: [0, 1e-7, -0.5] },
   { name: "sqrt", op: T.sqrt, ref: Math.sqrt, lo: 0, hi: 10, picked: [0, 4, 2] },
-  { name: "rsqrt", op: T.rsqrt, ref: (x) => 1 / Math.sqrt(x), lo: 0.01, hi: 10, picked: [4, 1, 0.25] },
+  {
+    name: "rsqrt",
+    op: T.rsqrt,
+    ref: (x) => 1 / Math.sqrt(x),
+    lo: 0.01,
+    hi: 10,
+    picked: [4, 1, 0.25],
+  },
   { name: "square", op: T.square, ref: (x) => x * x, lo: -5, hi: 5, picked: [0, -3, 1.5] },
   { name: "reciprocal", op: T.reciprocal, ref: (x) => 1 / x, lo: 0.1, hi: 5, picked: [1, 4, -0.5] },
   { name: "sin", op: T.sin, ref: Math.sin, lo: -5, hi: 5, picked: [0, Math.PI / 2, -1] },
   { name: "cos", op: T.cos, ref: Math.cos, lo: -5, hi: 5, picked: [0, Math.PI, 1] },
   { name: "tanh", op: T.tanh, ref: Math.tanh, lo: -5, hi: 5, picked: [0, 1e-6, -2, 20] },
-  { name: "sigmoid", op: T.sigmoid, ref: (x) => 1 / (1 + Math.exp(-x)), lo: -8, hi: 8, picked: [0, 2, -2] },
+  {
+    name: "sigmoid",
+    op: T.sigmoid,
+    ref: (x) => 1 / (1 + Math.exp(-x)),
+    lo: -8,
+    hi: 8,
+    picked: [0, 2, -2],
+  },
   { name: "relu", op: T.relu, ref: (x) => Math.max(x, 0), lo: -5, hi: 5, picked: [-1, 0, 2] },
-  { name: "erf", op: T.erf, ref: erfByQuadrature, lo: -3, hi: 3, picked: [0, 0.5, -1, 2], tol: QUAD },
+  {
+    name: "erf",
+    op: T.erf,
+    ref: erfByQuadrature,
+    lo: -3,
+    hi: 3,
+    picked: [0, 0.5, -1, 2],
+    tol: QUAD,
+  },
   {
     name: "gelu",
     op: (x) => T.gelu(x),
@@ -66,7 +88,14 @@ const UNARY: UnaryRow[] = [
   { name: "sign", op: T.sign, ref: Math.sign, lo: -3, hi: 3, picked: [-2, 0, 3] },
   { name: "floor", op: T.floor, ref: Math.floor, lo: -3, hi: 3, picked: [-1.5, 0.5, 2] },
   { name: "ceil", op: T.ceil, ref: Math.ceil, lo: -3, hi: 3, picked: [-1.5, 0.5, 2] },
-  { name: "round", op: T.round, ref: roundHalfEven, lo: -3, hi: 3, picked: [0.5, 1.5, 2.5, -0.5, -1.5, 2.4] },
+  {
+    name: "round",
+    op: T.round,
+    ref: roundHalfEven,
+    lo: -3,
+    hi: 3,
+    picked: [0.5, 1.5, 2.5, -0.5, -1.5, 2.4],
+  },
 ];
 
 function tolFor(dtype: "float32" | "float64", row?: { tol?: Tolerance }): Tolerance {
@@ -113,7 +142,11 @@ Deno.test("cast() truncates toward zero, tests non-zero for bool and maps bool t
   assert.deepEqual(values(T.cast(T.tensor([0, 2, -0.5, NaN]), "bool")), [0, 1, 1, 1]);
   assert.deepEqual(values(T.cast(T.tensor([true, false]), "float32")), [1, 0]);
   assert.equal(T.cast(T.tensor([0.1]), "float64").dtype, "float64");
-  assertClose(values(T.cast(T.tensor([0.1], { dtype: "float64" }), "float32")), [Math.fround(0.1)], F64);
+  assertClose(
+    values(T.cast(T.tensor([0.1], { dtype: "float64" }), "float32")),
+    [Math.fround(0.1)],
+    F64,
+  );
 });
 
 Deno.test("isFinite() and logicalNot() give bool tensors", () => {
@@ -145,9 +178,30 @@ const BINARY: BinaryRow[] = [
   { name: "less", op: T.less, ref: (a, b) => Number(a < b), lo: -2, hi: 2, bool: true },
   { name: "lessEqual", op: T.lessEqual, ref: (a, b) => Number(a <= b), lo: -2, hi: 2, bool: true },
   { name: "greater", op: T.greater, ref: (a, b) => Number(a > b), lo: -2, hi: 2, bool: true },
-  { name: "greaterEqual", op: T.greaterEqual, ref: (a, b) => Number(a >= b), lo: -2, hi: 2, bool: true },
-  { name: "logicalAnd", op: T.logicalAnd, ref: (a, b) => Number(a !== 0 && b !== 0), lo: -1, hi: 1, bool: true },
-  { name: "logicalOr", op: T.logicalOr, ref: (a, b) => Number(a !== 0 || b !== 0), lo: -1, hi: 1, bool: true },
+  {
+    name: "greaterEqual",
+    op: T.greaterEqual,
+    ref: (a, b) => Number(a >= b),
+    lo: -2,
+    hi: 2,
+    bool: true,
+  },
+  {
+    name: "logicalAnd",
+    op: T.logicalAnd,
+    ref: (a, b) => Number(a !== 0 && b !== 0),
+    lo: -1,
+    hi: 1,
+    bool: true,
+  },
+  {
+    name: "logicalOr",
+    op: T.logicalOr,
+    ref: (a, b) => Number(a !== 0 || b !== 0),
+    lo: -1,
+    hi: 1,
+    bool: true,
+  },
 ];
 
 /** Rounds generated values to a coarse grid so comparisons see ties and zeros. */
@@ -157,11 +211,15 @@ for (const row of BINARY) {
   Deno.test(`${row.name}() broadcasts like NumPy on generated shapes and layouts`, () => {
     fc.assert(
       fc.property(
-        broadcastPairArb().chain(([sa, sb]) => fc.tuple(valuesArb(sa, row.lo, row.hi), valuesArb(sb, row.lo, row.hi))),
+        broadcastPairArb().chain(([sa, sb]) =>
+          fc.tuple(valuesArb(sa, row.lo, row.hi), valuesArb(sb, row.lo, row.hi))
+        ),
         fc.constantFrom("float32" as const, "float64" as const),
         layoutArb,
         ([ra, rb], dtype, layout) => {
-          const round = row.bool ? coarse : (r: Ref) => (dtype === "float32" ? map1(r, Math.fround) : r);
+          const round = row.bool
+            ? coarse
+            : (r: Ref) => (dtype === "float32" ? map1(r, Math.fround) : r);
           const a = round(ra);
           const b = round(rb);
           const expected = map2(a, b, row.ref);
@@ -222,7 +280,11 @@ Deno.test("where() picks with broadcasting and promotes its branches", () => {
         const expectedShape = map2(cond, ra, () => 0).shape;
         const c = T.greater(makeTensor(rc, "float64", layout), 0);
         const out = T.where(c, makeTensor(ra, "float64"), makeTensor(rb, "float64", layout));
-        const pick = map2(map2(cond, ra, (c, a) => (c ? a : NaN)), rb, (a, b) => (Number.isNaN(a) ? b : a));
+        const pick = map2(
+          map2(cond, ra, (c, a) => (c ? a : NaN)),
+          rb,
+          (a, b) => (Number.isNaN(a) ? b : a),
+        );
         assert.deepEqual(out.shape, expectedShape);
         assertClose(values(out), pick.data, F64, "where");
       },

@@ -13,7 +13,9 @@ import * as R from "../_reference.ts";
 /** x and an index tensor for gather along `axis`: same rank, other axes no larger. */
 const gatherCaseArb = refArb({ minRank: 1, minDim: 1, maxDim: 4 }).chain((r) =>
   fc.integer({ min: 0, max: r.shape.length - 1 }).chain((axis) =>
-    fc.tuple(...r.shape.map((d, i) => fc.integer({ min: i === axis ? 0 : 1, max: i === axis ? 4 : d })))
+    fc.tuple(
+      ...r.shape.map((d, i) => fc.integer({ min: i === axis ? 0 : 1, max: i === axis ? 4 : d })),
+    )
       .chain((ishape) =>
         fc.tuple(
           fc.constant(r),
@@ -30,7 +32,9 @@ const gatherCaseArb = refArb({ minRank: 1, minDim: 1, maxDim: 4 }).chain((r) =>
 Deno.test("gather() picks along an axis, with negative indices, as take_along_axis", () => {
   fc.assert(
     fc.property(gatherCaseArb, layoutArb, ([r, axis, index], layout) => {
-      const out = T.gather(makeTensor(r, "float64", layout), makeTensor(index, "int32", layout), { axis });
+      const out = T.gather(makeTensor(r, "float64", layout), makeTensor(index, "int32", layout), {
+        axis,
+      });
       const expected = R.gather(r, index, axis);
       assert.deepEqual(out.shape, expected.shape);
       assert.deepEqual(values(out), expected.data);
@@ -111,7 +115,12 @@ Deno.test("matmul() matches the reference with batch broadcasting, views and 1-D
 Deno.test("matmulBlocked() agrees with matmulNaive() on ragged sizes and views", () => {
   fc.assert(
     fc.property(
-      fc.tuple(fc.integer({ min: 1, max: 13 }), fc.integer({ min: 0, max: 13 }), fc.integer({ min: 1, max: 13 }), fc.integer({ min: 1, max: 3 }))
+      fc.tuple(
+        fc.integer({ min: 1, max: 13 }),
+        fc.integer({ min: 0, max: 13 }),
+        fc.integer({ min: 1, max: 13 }),
+        fc.integer({ min: 1, max: 3 }),
+      )
         .chain(([m, k, n, b]) => fc.tuple(valuesArb([b, m, k]), valuesArb([b, k, n]))),
       layoutArb,
       fc.constantFrom("float32" as const, "float64" as const),
@@ -120,7 +129,12 @@ Deno.test("matmulBlocked() agrees with matmulNaive() on ragged sizes and views",
         const tb = makeTensor(b, dtype, layout);
         const fast = matmulBlocked(ta, tb);
         const slow = matmulNaive(ta, tb);
-        assertClose(fast, slow, dtype === "float32" ? { atol: 1e-5, rtol: 1e-5 } : F64, "blocked vs naive");
+        assertClose(
+          fast,
+          slow,
+          dtype === "float32" ? { atol: 1e-5, rtol: 1e-5 } : F64,
+          "blocked vs naive",
+        );
       },
     ),
     { seed: SEED, numRuns: 80 },

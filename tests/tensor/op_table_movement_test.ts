@@ -31,7 +31,10 @@ Deno.test("permute() and transpose() match the reference for every permutation",
   fc.assert(
     fc.property(
       refArb({ maxRank: 4 }).chain((r) =>
-        fc.tuple(fc.constant(r), fc.shuffledSubarray(r.shape.map((_, i) => i), { minLength: r.shape.length }))
+        fc.tuple(
+          fc.constant(r),
+          fc.shuffledSubarray(r.shape.map((_, i) => i), { minLength: r.shape.length }),
+        )
       ),
       layoutArb,
       ([r, perm], layout) => {
@@ -55,7 +58,10 @@ Deno.test("expand() broadcasts size-1 and new leading axes", () => {
         fc.tuple(
           fc.constant(r),
           fc.array(fc.integer({ min: 0, max: 3 }), { maxLength: 2 }),
-          fc.array(fc.integer({ min: 0, max: 3 }), { minLength: r.shape.length, maxLength: r.shape.length }),
+          fc.array(fc.integer({ min: 0, max: 3 }), {
+            minLength: r.shape.length,
+            maxLength: r.shape.length,
+          }),
         )
       ),
       ([r, lead, grow]) => {
@@ -104,7 +110,9 @@ Deno.test("slice() follows NumPy's rules for bounds, negative indices and steps"
       ([r, specs], layout) => {
         const positions = r.shape.map((n, d) => {
           const s = specs[d];
-          return s === null ? R.slicePositions(n, null, null, 1) : R.slicePositions(n, s[0], s[1], s[2] ?? 1);
+          return s === null
+            ? R.slicePositions(n, null, null, 1)
+            : R.slicePositions(n, s[0], s[1], s[2] ?? 1);
         });
         const expected = R.select(r, positions);
         const out = T.slice(makeTensor(r, "float64", layout), specs as T.SliceSpec[]);
@@ -119,7 +127,9 @@ Deno.test("slice() follows NumPy's rules for bounds, negative indices and steps"
 Deno.test("flip() reverses the chosen axes", () => {
   fc.assert(
     fc.property(
-      refArb({ maxRank: 3 }).chain((r) => fc.tuple(fc.constant(r), fc.subarray(r.shape.map((_, i) => i)))),
+      refArb({ maxRank: 3 }).chain((r) =>
+        fc.tuple(fc.constant(r), fc.subarray(r.shape.map((_, i) => i)))
+      ),
       layoutArb,
       ([r, axes], layout) => {
         const positions = r.shape.map((n, d) =>
@@ -139,7 +149,9 @@ Deno.test("pad() surrounds each axis with the fill value", () => {
       refArb({ maxRank: 3 }).chain((r) =>
         fc.tuple(
           fc.constant(r),
-          fc.tuple(...r.shape.map(() => fc.tuple(fc.integer({ min: 0, max: 2 }), fc.integer({ min: 0, max: 2 })))),
+          fc.tuple(...r.shape.map(() =>
+            fc.tuple(fc.integer({ min: 0, max: 2 }), fc.integer({ min: 0, max: 2 }))
+          )),
           fc.constantFrom(0, -1.5),
         )
       ),
@@ -167,12 +179,16 @@ Deno.test("concat() and stack() join along an axis; split() undoes concat()", ()
       ),
       layoutArb,
       ([shape, axis, sizes], layout) => {
-        const parts = sizes.map((n, k) => R.ref(shape.map((d, i) => (i === axis ? n : d)), (_, i) => 100 * k + i));
+        const parts = sizes.map((n, k) =>
+          R.ref(shape.map((d, i) => (i === axis ? n : d)), (_, i) => 100 * k + i)
+        );
         const out = T.concat(parts.map((p) => makeTensor(p, "float64", layout)), { axis });
         const expected = R.concat(parts, axis);
         assert.deepEqual(out.shape, expected.shape);
         assert.deepEqual(values(out), vals(expected));
-        const bounds = sizes.slice(0, -1).map((_, i) => sizes.slice(0, i + 1).reduce((a, b) => a + b, 0));
+        const bounds = sizes.slice(0, -1).map((_, i) =>
+          sizes.slice(0, i + 1).reduce((a, b) => a + b, 0)
+        );
         const pieces = T.split(out, bounds, { axis });
         assert.equal(pieces.length, parts.length);
         pieces.forEach((p, k) => assert.deepEqual(values(p), vals(parts[k])));

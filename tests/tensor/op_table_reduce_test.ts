@@ -11,13 +11,21 @@ import { map1, reduce, type Ref } from "../_reference.ts";
 /** A random subset of axes (possibly empty, possibly with negative spellings) or undefined. */
 function axesArb(rank: number): fc.Arbitrary<number[] | undefined> {
   const subset = fc.subarray(Array.from({ length: rank }, (_, i) => i))
-    .chain((axes) => fc.tuple(fc.constant(axes), fc.array(fc.boolean(), { minLength: axes.length, maxLength: axes.length })))
+    .chain((axes) =>
+      fc.tuple(
+        fc.constant(axes),
+        fc.array(fc.boolean(), { minLength: axes.length, maxLength: axes.length }),
+      )
+    )
     .map(([axes, negative]) => axes.map((a, i) => (negative[i] ? a - rank : a)));
   return fc.oneof(fc.constant(undefined), subset);
 }
 
 const count = (r: Ref, axes: number[] | undefined) =>
-  (axes ?? r.shape.map((_, i) => i)).reduce((n, a) => n * r.shape[a < 0 ? a + r.shape.length : a], 1);
+  (axes ?? r.shape.map((_, i) => i)).reduce(
+    (n, a) => n * r.shape[a < 0 ? a + r.shape.length : a],
+    1,
+  );
 
 interface ReduceRow {
   name: string;
@@ -33,8 +41,18 @@ const ROWS: ReduceRow[] = [
     op: (x, o) => T.mean(x, o),
     ref: (r, a, k) => map1(reduce(r, a, k, 0, (s, v) => s + v), (s) => s / count(r, a)),
   },
-  { name: "max", op: (x, o) => T.max(x, o), ref: (r, a, k) => reduce(r, a, k, -Infinity, Math.max), nonEmpty: true },
-  { name: "min", op: (x, o) => T.min(x, o), ref: (r, a, k) => reduce(r, a, k, Infinity, Math.min), nonEmpty: true },
+  {
+    name: "max",
+    op: (x, o) => T.max(x, o),
+    ref: (r, a, k) => reduce(r, a, k, -Infinity, Math.max),
+    nonEmpty: true,
+  },
+  {
+    name: "min",
+    op: (x, o) => T.min(x, o),
+    ref: (r, a, k) => reduce(r, a, k, Infinity, Math.min),
+    nonEmpty: true,
+  },
   {
     name: "logSumExp",
     op: (x, o) => T.logSumExp(x, o),
@@ -74,7 +92,9 @@ for (const row of ROWS) {
   Deno.test(`${row.name}() matches the reference over random axes, keepDims and layouts`, () => {
     fc.assert(
       fc.property(
-        refArb({ minDim: row.nonEmpty ? 1 : 0, lo: -3, hi: 3 }).chain((r) => fc.tuple(fc.constant(r), axesArb(r.shape.length))),
+        refArb({ minDim: row.nonEmpty ? 1 : 0, lo: -3, hi: 3 }).chain((r) =>
+          fc.tuple(fc.constant(r), axesArb(r.shape.length))
+        ),
         fc.boolean(),
         layoutArb,
         ([r, axes], keepDims, layout) => {
@@ -122,19 +142,29 @@ Deno.test("max() propagates NaN", () => {
 Deno.test("argmax() and argmin() return the first extreme index as int32", () => {
   fc.assert(
     fc.property(
-      refArb({ minDim: 1, minRank: 1, lo: -2, hi: 2 }).map((r) => map1(r, (v) => Math.round(v))).chain((r) =>
-        fc.tuple(fc.constant(r), fc.integer({ min: -r.shape.length, max: r.shape.length - 1 }), fc.boolean())
-      ),
+      refArb({ minDim: 1, minRank: 1, lo: -2, hi: 2 }).map((r) => map1(r, (v) => Math.round(v)))
+        .chain((r) =>
+          fc.tuple(
+            fc.constant(r),
+            fc.integer({ min: -r.shape.length, max: r.shape.length - 1 }),
+            fc.boolean(),
+          )
+        ),
       layoutArb,
       ([r, axis, keepDims], layout) => {
         const a = axis < 0 ? axis + r.shape.length : axis;
         const x = makeTensor(r, "float32", layout);
-        for (const [op, better] of [[T.argmax, (v: number, b: number) => v > b], [T.argmin, (v: number, b: number) => v < b]] as const) {
+        for (
+          const [op, better] of [[T.argmax, (v: number, b: number) => v > b], [
+            T.argmin,
+            (v: number, b: number) => v < b,
+          ]] as const
+        ) {
           const out = op(x, { axis, keepDims });
           assert.equal(out.dtype, "int32");
           const keptShape = r.shape.map((d, i) => (i === a ? 1 : d));
           const expected = reduce(
-            { shape: r.shape, data: r.data.map((v, i) => i) },
+            { shape: r.shape, data: r.data.map((_, i) => i) },
             [a],
             keepDims,
             -1,

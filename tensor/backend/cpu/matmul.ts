@@ -114,31 +114,31 @@ export function matmulBlocked(a: View, b: View): TypedArray {
           c20 += a2 * b0, c21 += a2 * b1, c22 += a2 * b2, c23 += a2 * b3;
           c30 += a3 * b0, c31 += a3 * b1, c32 += a3 * b2, c33 += a3 * b3;
         }
-        const block = [
-          c00,
-          c01,
-          c02,
-          c03,
-          c10,
-          c11,
-          c12,
-          c13,
-          c20,
-          c21,
-          c22,
-          c23,
-          c30,
-          c31,
-          c32,
-          c33,
-        ];
+        // Store the block, dropping the zero padding past the edges.
         const cols = Math.min(4, n - 4 * q);
-        for (let r = 0; r < rows; r++) {
-          const rowOut = baseOut + (i0 + r) * n + 4 * q;
-          for (let c = 0; c < cols; c++) out[rowOut + c] = block[4 * r + c];
-        }
+        const row0 = baseOut + i0 * n + 4 * q;
+        storeRow(out, row0, cols, c00, c01, c02, c03);
+        if (rows > 1) storeRow(out, row0 + n, cols, c10, c11, c12, c13);
+        if (rows > 2) storeRow(out, row0 + 2 * n, cols, c20, c21, c22, c23);
+        if (rows > 3) storeRow(out, row0 + 3 * n, cols, c30, c31, c32, c33);
       }
     }
   }
   return out;
+}
+
+/** Writes the first `cols` of four values to out[at …]. */
+function storeRow(
+  out: TypedArray,
+  at: number,
+  cols: number,
+  v0: number,
+  v1: number,
+  v2: number,
+  v3: number,
+): void {
+  out[at] = v0;
+  if (cols > 1) out[at + 1] = v1;
+  if (cols > 2) out[at + 2] = v2;
+  if (cols > 3) out[at + 3] = v3;
 }
