@@ -65,6 +65,10 @@ export type ReduceOp = "sum" | "max" | "min" | "argmax" | "argmin";
 export interface Backend {
   /** `"cpu"` or `"webgpu"`. */
   readonly name: string;
+  /** Bytes one element of `dtype` occupies in this backend's buffers (default: host size). */
+  elementBytes?(dtype: DType): number;
+  /** Takes back a buffer whose last tensor was disposed (for reuse or freeing). */
+  release?(data: unknown, bytes: number): void;
   /** Copies host data into a new buffer of the backend. */
   upload(data: TypedArray, dtype: DType): unknown;
   /** Reads a view back as a contiguous row-major host array (a copy). */
@@ -131,10 +135,39 @@ export function getBackend(name?: string): Backend {
   return backend;
 }
 
+/** Backends that are opened on first use (they need asynchronous setup). */
+const lazy: Record<string, () => Promise<Backend>> = {
+  webgpu: async () => (await import("./backend/webgpu/mod.ts")).initWebGPU(),
+};
+
 /**
- * Makes `name` the backend that creation functions use from now on.
+ * Opens a backend if needed (WebGPU asks for an adapter and a device on first use) and
+ * returns it, without changing the default.
  *
- * @param name a registered backend (`"cpu"`)
+ * @param name `"cpu"` or `"webgpu"`
+ * @returns the ready backend
+ */
+export async function openBackend(name: string): Promise<Backend> {
+  const existing = registry.get(name);
+  if (existing) return existing;
+  const open = lazy[name];
+  if (open === undefined) {
+    throw new Error(
+      `Unknown backend "${name}": available backends are ${
+        [...new Set([...registry.keys(), ...Object.keys(lazy)])].join(", ")
+      }`,
+    );
+  }
+  const backend = await open();
+  registry.set(name, backend);
+  return backend;
+}
+
+/**
+ * Makes `name` the backend that creation functions use from now on, opening it first if
+ * needed. Fails with an explanation (and the fix) when WebGPU has no adapter.
+ *
+ * @param name `"cpu"` or `"webgpu"`
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -143,9 +176,13 @@ export function getBackend(name?: string): Backend {
  * assert.equal(zeros([2]).backend, "cpu");
  * ```
  */
-export function useBackend(name: string): Promise<void> {
-  defaultBackend = getBackend(name);
-  return Promise.resolve();
+export async function useBackend(name: string): Promise<void> {
+  defaultBackend = await openBackend(name);
+}
+
+/** The name of the backend creation functions currently use. */
+export function currentBackend(): string {
+  return getBackend().name;
 }
 
 /** Names of the registered backends. */

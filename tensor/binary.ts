@@ -6,7 +6,7 @@
 // line per input.
 
 import type { BinaryOp } from "./backend.ts";
-import { asTensor, checkSameBackend, fromKernel, type TensorLike } from "./_core.ts";
+import { asTensor, checkSameBackend, fromKernel, scalarOn, type TensorLike } from "./_core.ts";
 import { type DType, promoteDTypes } from "./dtype.ts";
 import { record } from "./recorder.ts";
 import { broadcastShapes } from "./shape.ts";
@@ -185,7 +185,12 @@ export function logicalOr(a: TensorLike, b: TensorLike): Tensor {
 export function where(cond: TensorLike, a: TensorLike, b: TensorLike): Tensor {
   let c = asTensor(cond);
   if (c.dtype !== "bool") c = cast(c, "bool");
-  let [x, y] = prepare("where", a, b);
+  // With two plain-number branches, the first becomes a float32 scalar on the
+  // condition's backend, and the second follows it.
+  const first = a instanceof Tensor || b instanceof Tensor
+    ? a
+    : scalarOn(c.storage.backend, Number(a), "float32");
+  let [x, y] = prepare("where", first, b);
   checkSameBackend("where", [c, x]);
   const shape = broadcastShapes(c.shape, x.shape, "where");
   c = expand(c, shape);

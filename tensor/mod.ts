@@ -13,12 +13,21 @@
  * @module
  */
 
-export { type Backend, getBackend, listBackends, registerBackend, useBackend } from "./backend.ts";
+export {
+  type Backend,
+  currentBackend,
+  getBackend,
+  listBackends,
+  openBackend,
+  registerBackend,
+  useBackend,
+} from "./backend.ts";
 export type { BinaryOp, ReduceOp, UnaryOp } from "./backend.ts";
 export { type TensorLike } from "./_core.ts";
 export { type DType, DTYPES, isFloatDType, promoteDTypes, type TypedArray } from "./dtype.ts";
 export { broadcastShapes, type Shape } from "./shape.ts";
-export { Storage, Tensor, type View } from "./tensor.ts";
+export { checkLive, Storage, Tensor, type View } from "./tensor.ts";
+export { dispose, keep, type MemoryStats, memoryStats, registerPool, tidy } from "./memory.ts";
 export { record, type Recorder, setRecorder, type VjpFn } from "./recorder.ts";
 export {
   arange,
@@ -35,7 +44,7 @@ export {
   zeros,
   zerosLike,
 } from "./create.ts";
-export { item, type NestedValues, toArray, toArraySync, toNested } from "./read.ts";
+export { item, type NestedValues, toArray, toArraySync, toBackend, toNested } from "./read.ts";
 export {
   abs,
   cast,

@@ -1,8 +1,9 @@
 // Reading tensor values back into JavaScript. Readback is asynchronous, because on a GPU
 // it waits for queued work to finish; the CPU backend also offers a synchronous read.
 
+import { openBackend } from "./backend.ts";
 import type { TypedArray } from "./dtype.ts";
-import type { Tensor } from "./tensor.ts";
+import { Storage, Tensor } from "./tensor.ts";
 
 /** Nested arrays as returned by `toNested` (booleans for bool tensors). */
 export type NestedValues = number | boolean | NestedValues[];
@@ -85,4 +86,24 @@ export async function item(x: Tensor): Promise<number> {
     throw new Error(`Cannot item(): the tensor has ${x.size} elements, not 1`);
   }
   return (await toArray(x))[0];
+}
+
+/**
+ * Copies a tensor to another backend (opening it if needed), e.g. a batch prepared on the
+ * CPU to WebGPU, or a result back to the CPU.
+ *
+ * @param x the tensor
+ * @param name the target backend: `"cpu"` or `"webgpu"`
+ * @returns the copy (or `x` itself when it already lives there)
+ */
+export async function toBackend(x: Tensor, name: string): Promise<Tensor> {
+  if (x.backend === name) return x;
+  const target = await openBackend(name);
+  let data = await toArray(x);
+  let dtype = x.dtype;
+  if (dtype === "float64" && name !== "cpu") {
+    data = Float32Array.from(data); // float64 lives only on the CPU
+    dtype = "float32";
+  }
+  return new Tensor(new Storage(target, target.upload(data, dtype), dtype, x.size), x.shape, dtype);
 }

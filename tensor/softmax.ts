@@ -4,6 +4,7 @@
 import { div, sub } from "./binary.ts";
 import { logSumExp, max, sum } from "./reduce.ts";
 import { stopGradient } from "./stop_gradient.ts";
+import { normalizeAxis } from "./shape.ts";
 import type { Tensor } from "./tensor.ts";
 import { exp } from "./unary.ts";
 
@@ -24,6 +25,7 @@ import { exp } from "./unary.ts";
  */
 export function softmax(x: Tensor, options: { axis?: number } = {}): Tensor {
   const axis = options.axis ?? -1;
+  if (x.shape[normalizeAxis(axis, x.rank, "softmax")] === 0) return x; // nothing to normalise
   const shift = stopGradient(max(x, { axis, keepDims: true }));
   const e = exp(sub(x, shift));
   return div(e, sum(e, { axis, keepDims: true }));
@@ -38,5 +40,6 @@ export function softmax(x: Tensor, options: { axis?: number } = {}): Tensor {
  */
 export function logSoftmax(x: Tensor, options: { axis?: number } = {}): Tensor {
   const axis = options.axis ?? -1;
+  if (x.shape[normalizeAxis(axis, x.rank, "logSoftmax")] === 0) return x;
   return sub(x, logSumExp(x, { axis, keepDims: true }));
 }

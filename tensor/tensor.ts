@@ -7,11 +7,19 @@
 // sharing one is safe: that is what makes tensors immutable values.
 
 import type { Backend } from "./backend.ts";
-import type { DType } from "./dtype.ts";
+import { type DType, DTYPE_BYTES } from "./dtype.ts";
+import { isDisposed, trackStorage, trackTensor } from "./memory.ts";
 import { contiguousStrides, fmtShape, type Shape, sizeOf } from "./shape.ts";
 
 /** A flat buffer of `size` elements of `dtype`, owned by a backend. */
 export class Storage {
+  /** Bytes the backend holds for this buffer. */
+  readonly bytes: number;
+  /** Number of live tensors viewing this storage (memory bookkeeping). */
+  refs = 0;
+  /** Whether the buffer went back to its backend. */
+  released = false;
+
   /** Creates a storage record around a backend's buffer handle. */
   constructor(
     /** The backend that owns the buffer. */
@@ -22,7 +30,23 @@ export class Storage {
     readonly dtype: DType,
     /** Number of elements. */
     readonly size: number,
-  ) {}
+  ) {
+    this.bytes = size * (backend.elementBytes?.(dtype) ?? DTYPE_BYTES[dtype]);
+    trackStorage(this);
+  }
+}
+
+/**
+ * Throws a clear error when a kernel is asked to read a disposed tensor. Backends call it
+ * on every input they read.
+ */
+export function checkLive(x: View): void {
+  if (isDisposed(x)) {
+    throw new Error(
+      `Cannot use a disposed tensor (${String(x)}): it was freed by dispose() or by the ` +
+        `tidy() that created it; return it from the tidy() or keep() it to use it later`,
+    );
+  }
 }
 
 /** What a kernel needs to read a tensor: its storage and how indices map into it. */
@@ -79,6 +103,12 @@ export class Tensor implements View {
     this.id = nextTensorId++;
     this.shape = Object.freeze([...shape]);
     this.strides = Object.freeze(strides ? [...strides] : contiguousStrides(shape));
+    trackTensor(this);
+  }
+
+  /** Whether `dispose` (or a `tidy` scope) has freed this tensor. */
+  get disposed(): boolean {
+    return isDisposed(this);
   }
 
   /** The name of the backend holding the data (`"cpu"` or `"webgpu"`). */

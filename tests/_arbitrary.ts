@@ -37,7 +37,12 @@ export const layoutArb: fc.Arbitrary<Layout> = fc.constantFrom(
 );
 
 /** A tensor holding `r`'s values, laid out in memory as asked (same logical content). */
-export function makeTensor(r: Ref, dtype: DType, layout: Layout = "contiguous"): Tensor {
+export function makeTensor(
+  r: Ref,
+  dtype: DType,
+  layout: Layout = "contiguous",
+  backend?: string,
+): Tensor {
   const rank = r.shape.length;
   if (layout === "transposed" && rank >= 2) {
     const rev = r.shape.map((_, i) => rank - 1 - i);
@@ -49,7 +54,7 @@ export function makeTensor(r: Ref, dtype: DType, layout: Layout = "contiguous"):
       for (let d = 0; d < rank; d++) flat = flat * r.shape[d] + src[d];
       return r.data[flat];
     });
-    return transpose(tensor(t.data, { shape, dtype }));
+    return transpose(tensor(t.data, { shape, dtype, backend }));
   }
   if (layout === "strided" && rank >= 1) {
     // Interleave junk along the last axis, then take every other element.
@@ -62,9 +67,9 @@ export function makeTensor(r: Ref, dtype: DType, layout: Layout = "contiguous"):
       return r.data[flat * r.shape[rank - 1] + last / 2];
     });
     const specs = shape.map((_, d) => (d === rank - 1 ? [0, null, 2] as const : null));
-    return slice(tensor(wide.data, { shape, dtype }), specs);
+    return slice(tensor(wide.data, { shape, dtype, backend }), specs);
   }
-  return tensor(r.data, { shape: r.shape, dtype });
+  return tensor(r.data, { shape: r.shape, dtype, backend });
 }
 
 /** Values for a shape drawn uniformly from [lo, hi] (no NaN, no infinities). */

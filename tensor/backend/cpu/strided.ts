@@ -4,7 +4,7 @@
 import type { TypedArray } from "../../dtype.ts";
 import { allocArray } from "../../dtype.ts";
 import { type Shape, sizeOf } from "../../shape.ts";
-import type { View } from "../../tensor.ts";
+import { checkLive, type View } from "../../tensor.ts";
 
 /**
  * Storage index of every element of a view, in row-major order of `shape`.
@@ -46,8 +46,9 @@ export function isDense(x: View): boolean {
   return true;
 }
 
-/** The CPU storage array behind a view. */
+/** The CPU storage array behind a view (which must not be disposed). */
 export function arrayOf(x: View): TypedArray {
+  checkLive(x);
   return x.storage.data as TypedArray;
 }
 

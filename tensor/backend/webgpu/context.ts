@@ -1,0 +1,301 @@
+// The WebGPU device context: everything between "run this kernel" and the GPU queue.
+//
+// - Batching: dispatches are recorded into one command encoder (one compute pass) and
+//   submitted together at the next readback, or every MAX_BATCH dispatches.
+// - Uniforms: each dispatch's small parameter block is appended to a CPU-side arena and
+//   bound at a dynamic offset of one uniform buffer; the arena is written with
+//   queue.writeBuffer right before the batch is submitted. writeBuffer takes effect
+//   before any command not yet submitted, so it must never target a buffer that pending
+//   commands still read: the arena is written exactly once per batch, and uploads of
+//   tensor data go through a staging buffer copied *inside* the command stream, so they
+//   are ordered like every other command.
+// - Buffers: released storage buffers go to a pool keyed by size class and are reused for
+//   kernel outputs. Reuse by later commands in the same stream is safe: the GPU runs
+//   commands in order.
+// - Pipelines: compiled once per kernel name + template parameters.
+
+/** How many dispatches are recorded before an automatic submit. */
+const MAX_BATCH = 512;
+/** Bytes per dispatch in the uniform arena (dynamic offsets must be 256-aligned). */
+export const PARAM_SLOT_BYTES = 512;
+/** Number of u32 parameter words available to a kernel. */
+export const PARAM_WORDS = PARAM_SLOT_BYTES / 4;
+const ARENA_SLOTS = MAX_BATCH;
+
+/** Kinds of bindings a kernel declares, in binding order (the uniform comes last). */
+export type BindingKind = "read" | "write";
+
+/** A compiled kernel and the layout its bind groups use. */
+export interface Kernel {
+  pipeline: GPUComputePipeline;
+  layout: GPUBindGroupLayout;
+  bindings: readonly BindingKind[];
+}
+
+/** Rounds a byte size up to its pool size class: 8 classes per power of two, ≥ 256 bytes. */
+export function sizeClass(bytes: number): number {
+  if (bytes <= 256) return 256;
+  const octave = 2 ** Math.floor(Math.log2(bytes));
+  const step = Math.max(256, octave / 8);
+  return Math.ceil(bytes / step) * step;
+}
+
+/** Owns a GPUDevice and the batching, uniform, pooling and pipeline machinery. */
+export class GpuContext {
+  readonly device: GPUDevice;
+  readonly adapterInfo: GPUAdapterInfo;
+  /** Largest storage binding, in bytes (128 MiB on llvmpipe). */
+  readonly maxBinding: number;
+  readonly maxWorkgroupsPerDimension: number;
+  #encoder: GPUCommandEncoder | null = null;
+  #pass: GPUComputePassEncoder | null = null;
+  #dispatches = 0;
+  readonly #arena = new Uint32Array((ARENA_SLOTS * PARAM_SLOT_BYTES) / 4);
+  #arenaSlots = 0;
+  readonly #arenaBuffer: GPUBuffer;
+  readonly #kernels = new Map<string, Kernel>();
+  readonly #pool = new Map<number, GPUBuffer[]>();
+  #poolBytes = 0;
+  #staging: GPUBuffer[] = [];
+  #errors: string[] = [];
+  /** Number of pipelines compiled so far (for benchmarks and tests). */
+  compiledKernels = 0;
+  /** Number of submits so far. */
+  submits = 0;
+
+  constructor(device: GPUDevice, adapterInfo: GPUAdapterInfo) {
+    this.device = device;
+    this.adapterInfo = adapterInfo;
+    this.maxBinding = device.limits.maxStorageBufferBindingSize;
+    this.maxWorkgroupsPerDimension = device.limits.maxComputeWorkgroupsPerDimension;
+    this.#arenaBuffer = device.createBuffer({
+      size: this.#arena.byteLength,
+      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+    });
+    device.addEventListener("uncapturederror", (event) => {
+      this.#errors.push(String((event as GPUUncapturedErrorEvent).error.message));
+    });
+  }
+
+  /** Bytes held in the buffer pool. */
+  get poolBytes(): number {
+    return this.#poolBytes;
+  }
+
+  /** A storage buffer of at least `bytes` bytes, from the pool when one fits. */
+  allocate(bytes: number): GPUBuffer {
+    if (bytes > this.maxBinding) {
+      throw new Error(
+        `Cannot allocate a ${bytes}-byte tensor on WebGPU: the adapter binds at most ` +
+          `${this.maxBinding} bytes per storage buffer; use a smaller batch or split the tensor`,
+      );
+    }
+    const size = sizeClass(Math.max(bytes, 4));
+    const free = this.#pool.get(size);
+    const reused = free?.pop();
+    if (reused !== undefined) {
+      this.#poolBytes -= size;
+      return reused;
+    }
+    return this.device.createBuffer({
+      size,
+      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+    });
+  }
+
+  /** Returns a buffer to the pool. */
+  release(buffer: GPUBuffer): void {
+    const size = buffer.size;
+    let list = this.#pool.get(size);
+    if (list === undefined) this.#pool.set(size, list = []);
+    list.push(buffer);
+    this.#poolBytes += size;
+  }
+
+  /** Destroys every pooled buffer. */
+  drainPool(): void {
+    for (const list of this.#pool.values()) for (const b of list) b.destroy();
+    this.#pool.clear();
+    this.#poolBytes = 0;
+  }
+
+  /** The compiled kernel for `key`, compiling `source()` on first use. */
+  kernel(key: string, bindings: readonly BindingKind[], source: () => string): Kernel {
+    const cached = this.#kernels.get(key);
+    if (cached !== undefined) return cached;
+    const entries: GPUBindGroupLayoutEntry[] = bindings.map((kind, i) => ({
+      binding: i,
+      visibility: GPUShaderStage.COMPUTE,
+      buffer: { type: kind === "read" ? "read-only-storage" : "storage" },
+    }));
+    entries.push({
+      binding: bindings.length,
+      visibility: GPUShaderStage.COMPUTE,
+      buffer: { type: "uniform", hasDynamicOffset: true, minBindingSize: PARAM_SLOT_BYTES },
+    });
+    const layout = this.device.createBindGroupLayout({ entries });
+    const module = this.device.createShaderModule({ code: source(), label: key });
+    const pipeline = this.device.createComputePipeline({
+      layout: this.device.createPipelineLayout({ bindGroupLayouts: [layout] }),
+      compute: { module, entryPoint: "main" },
+      label: key,
+    });
+    const kernel = { pipeline, layout, bindings };
+    this.#kernels.set(key, kernel);
+    this.compiledKernels++;
+    return kernel;
+  }
+
+  #beginPass(): GPUComputePassEncoder {
+    this.#encoder ??= this.device.createCommandEncoder();
+    this.#pass ??= this.#encoder.beginComputePass();
+    return this.#pass;
+  }
+
+  #endPass(): GPUCommandEncoder {
+    this.#pass?.end();
+    this.#pass = null;
+    return this.#encoder ??= this.device.createCommandEncoder();
+  }
+
+  /**
+   * Records one dispatch: `buffers` in binding order, `params` (u32 words) as the
+   * uniform block, over a grid of workgroups.
+   */
+  dispatch(
+    kernel: Kernel,
+    buffers: readonly GPUBuffer[],
+    params: Uint32Array,
+    groups: readonly [number, number?, number?],
+  ): void {
+    if (params.length > PARAM_WORDS) {
+      throw new Error(`Internal error: ${params.length} parameter words`);
+    }
+    const [x, y = 1, z = 1] = groups;
+    if (x === 0 || y === 0 || z === 0) return;
+    const limit = this.maxWorkgroupsPerDimension;
+    if (x > limit || y > limit || z > limit) {
+      throw new Error(
+        `Internal error: dispatch of ${x}×${y}×${z} workgroups exceeds ${limit} per dimension`,
+      );
+    }
+    if (this.#arenaSlots === ARENA_SLOTS) this.flush();
+    const slot = this.#arenaSlots++;
+    this.#arena.set(params, (slot * PARAM_SLOT_BYTES) / 4);
+    const entries: GPUBindGroupEntry[] = buffers.map((buffer, i) => ({
+      binding: i,
+      resource: { buffer },
+    }));
+    entries.push({
+      binding: buffers.length,
+      resource: { buffer: this.#arenaBuffer, size: PARAM_SLOT_BYTES },
+    });
+    const group = this.device.createBindGroup({ layout: kernel.layout, entries });
+    const pass = this.#beginPass();
+    pass.setPipeline(kernel.pipeline);
+    pass.setBindGroup(0, group, [slot * PARAM_SLOT_BYTES]);
+    pass.dispatchWorkgroups(x, y, z);
+    if (++this.#dispatches >= MAX_BATCH) this.flush();
+  }
+
+  /** Copies host bytes into `target` at `offset`, ordered with the recorded commands. */
+  upload(target: GPUBuffer, data: Uint8Array): void {
+    const bytes = Math.ceil(data.byteLength / 4) * 4;
+    if (bytes === 0) return;
+    const staging = this.device.createBuffer({
+      size: bytes,
+      usage: GPUBufferUsage.COPY_SRC,
+      mappedAtCreation: true,
+    });
+    new Uint8Array(staging.getMappedRange()).set(data);
+    staging.unmap();
+    this.#endPass().copyBufferToBuffer(staging, 0, target, 0, bytes);
+    this.#staging.push(staging);
+  }
+
+  /** Submits everything recorded so far (no waiting). */
+  flush(): void {
+    if (this.#encoder === null) return;
+    const encoder = this.#endPass();
+    if (this.#arenaSlots > 0) {
+      this.device.queue.writeBuffer(
+        this.#arenaBuffer,
+        0,
+        this.#arena,
+        0,
+        (this.#arenaSlots * PARAM_SLOT_BYTES) / 4,
+      );
+    }
+    this.device.queue.submit([encoder.finish()]);
+    this.submits++;
+    this.#encoder = null;
+    this.#arenaSlots = 0;
+    this.#dispatches = 0;
+    for (const b of this.#staging) b.destroy(); // destruction waits for the submitted copies
+    this.#staging = [];
+  }
+
+  /** Submits pending work and reads `bytes` bytes of `source` back to the host. */
+  async read(source: GPUBuffer, bytes: number): Promise<ArrayBuffer> {
+    const size = Math.max(4, Math.ceil(bytes / 4) * 4);
+    const staging = this.device.createBuffer({
+      size,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
+    this.#endPass().copyBufferToBuffer(source, 0, staging, 0, size);
+    this.flush();
+    await staging.mapAsync(GPUMapMode.READ);
+    const copy = staging.getMappedRange().slice(0, bytes);
+    staging.unmap();
+    staging.destroy();
+    this.throwErrors();
+    return copy;
+  }
+
+  /** Waits until the GPU has finished everything submitted (for benchmarks). */
+  async sync(): Promise<void> {
+    this.flush();
+    await this.device.queue.onSubmittedWorkDone();
+    this.throwErrors();
+  }
+
+  /** Turns WebGPU validation errors seen so far into an exception. */
+  throwErrors(): void {
+    if (this.#errors.length === 0) return;
+    const messages = this.#errors.splice(0);
+    throw new Error(`WebGPU reported ${messages.length} error(s): ${messages.join(" | ")}`);
+  }
+}
+
+/**
+ * Opens the default adapter and device, with a clear error and the fix where none exists.
+ */
+export async function createContext(): Promise<GpuContext> {
+  const gpu = (globalThis.navigator as Navigator | undefined)?.gpu;
+  if (gpu === undefined) {
+    throw new Error(
+      "WebGPU is not available in this runtime (navigator.gpu is missing): use Deno 2 " +
+        "(npx -y deno@2.9.6) or a browser with WebGPU, or run with --backend cpu",
+    );
+  }
+  const adapter = await gpu.requestAdapter();
+  if (adapter === null) {
+    throw new Error(
+      "No WebGPU adapter was found. On Linux install a Vulkan driver (Debian/Ubuntu: " +
+        "`apt-get install mesa-vulkan-drivers` gives the llvmpipe software adapter) and make " +
+        'sure XDG_RUNTIME_DIR is set; or use the CPU backend (useBackend("cpu"))',
+    );
+  }
+  const limits = adapter.limits;
+  const device = await adapter.requestDevice({
+    requiredLimits: {
+      maxStorageBufferBindingSize: limits.maxStorageBufferBindingSize,
+      maxBufferSize: limits.maxBufferSize,
+      maxComputeWorkgroupStorageSize: limits.maxComputeWorkgroupStorageSize,
+      maxComputeInvocationsPerWorkgroup: limits.maxComputeInvocationsPerWorkgroup,
+      maxComputeWorkgroupSizeX: limits.maxComputeWorkgroupSizeX,
+      maxComputeWorkgroupSizeY: limits.maxComputeWorkgroupSizeY,
+    },
+  });
+  return new GpuContext(device, adapter.info);
+}

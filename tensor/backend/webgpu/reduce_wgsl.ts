@@ -1,0 +1,144 @@
+// WGSL for reductions over the trailing axes of a strided view.
+//
+// Two schedules: "thread" gives each output its own invocation, which loops over the
+// reduced elements (best for many short rows, e.g. layerNorm statistics); "group" gives
+// each output a 64-wide workgroup whose invocations stride over the row and then
+// combine in workgroup memory (best for few long rows, e.g. a loss over a batch).
+//
+// argmax/argmin keep (value, index) pairs: the first extreme index wins, NaN counts as
+// the extreme (NumPy's rule), so merging prefers the better value, then the lower index.
+//
+// Parameter words: 0 outputs, 1 row length, 2 outer rank, 3 inner rank, 4 offset,
+// 5–12 outer shape, 13–20 outer strides, 21–28 inner shape, 29–36 inner strides.
+
+import type { ReduceOp } from "../../backend.ts";
+import type { DType } from "../../dtype.ts";
+import { LINEAR_INDEX, MATH, paramsBlock, storageType } from "./wgsl_common.ts";
+
+export type ReduceSchedule = "thread" | "group";
+
+export function reduceSource(
+  op: ReduceOp,
+  inDtype: DType,
+  outDtype: DType,
+  schedule: ReduceSchedule,
+): string {
+  const acc = inDtype === "float32" ? "f32" : "i32";
+  const isFloat = acc === "f32";
+  const arg = op === "argmax" || op === "argmin";
+  const lowest = isFloat ? "-t_inf()" : "(-2147483647 - 1)";
+  const highest = isFloat ? "t_inf()" : "2147483647";
+  const init = op === "sum"
+    ? (isFloat ? "0.0" : "0")
+    : op === "max" || op === "argmax"
+    ? lowest
+    : highest;
+  const combine = op === "sum"
+    ? "a + b"
+    : op === "max"
+    ? (isFloat ? "t_max(a, b)" : "max(a, b)")
+    : op === "min"
+    ? (isFloat ? "t_min(a, b)" : "min(a, b)")
+    : "a";
+  const strictly = op === "argmin" ? "b < a" : "b > a";
+  const out = storageType(outDtype);
+  const final = (v: string) => (arg ? `i32(${v})` : out === acc ? v : `${out}(${v})`);
+  const common = /* wgsl */ `
+@group(0) @binding(0) var<storage, read> x: array<${storageType(inDtype)}>;
+@group(0) @binding(1) var<storage, read_write> result: array<${out}>;
+${paramsBlock(2)}
+${LINEAR_INDEX}
+${MATH}
+fn outerOffset(o: u32) -> i32 {
+  var rem = o;
+  var at = i32(P(4u));
+  for (var d = i32(P(2u)) - 1; d >= 0; d--) {
+    let size = P(5u + u32(d));
+    at += i32(rem % size) * Pi(13u + u32(d));
+    rem = rem / size;
+  }
+  return at;
+}
+fn innerOffset(j: u32) -> i32 {
+  if (P(3u) == 1u) { return i32(j) * Pi(29u); }
+  var rem = j;
+  var at = 0;
+  for (var d = i32(P(3u)) - 1; d >= 0; d--) {
+    let size = P(21u + u32(d));
+    at += i32(rem % size) * Pi(29u + u32(d));
+    rem = rem / size;
+  }
+  return at;
+}
+fn value(at: i32) -> ${acc} { return ${acc}(x[u32(at)]); }
+fn combine(a: ${acc}, b: ${acc}) -> ${acc} { return ${combine}; }
+// Whether value b strictly beats a (argmax/argmin); a NaN beats any number.
+fn beats(b: ${acc}, a: ${acc}) -> bool {
+  ${isFloat ? `if (t_isnan(a)) { return false; } if (t_isnan(b)) { return true; }` : ""}
+  return ${strictly};
+}
+fn same(a: ${acc}, b: ${acc}) -> bool {
+  ${isFloat ? "if (t_isnan(a) && t_isnan(b)) { return true; }" : ""}
+  return a == b;
+}
+`;
+  // One fold step over element j of the row starting at `base`.
+  const fold = arg
+    ? "let b = value(base + innerOffset(j)); if (!seen || beats(b, best)) { best = b; at = j; } seen = true;"
+    : "best = combine(best, value(base + innerOffset(j)));";
+  if (schedule === "thread") {
+    return common + /* wgsl */ `
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+  let o = linearIndex(wid, nwg, lid);
+  if (o >= P(0u)) { return; }
+  let base = outerOffset(o);
+  var best: ${acc} = ${init};
+  var at = 0u;
+  var seen = false;
+  for (var j = 0u; j < P(1u); j++) { ${fold} }
+  result[o] = ${final(arg ? "at" : "best")};
+}
+`;
+  }
+  return common + /* wgsl */ `
+const EMPTY: u32 = 0xffffffffu;
+var<workgroup> vals: array<${acc}, 64>;
+var<workgroup> idxs: array<u32, 64>;
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+  let o = wid.x + wid.y * nwg.x;
+  let live = o < P(0u);
+  var best: ${acc} = ${init};
+  var at = 0u;
+  var seen = false;
+  if (live) {
+    let base = outerOffset(o);
+    for (var j = lid; j < P(1u); j += 64u) { ${fold} }
+  }
+  vals[lid] = best;
+  idxs[lid] = select(EMPTY, at, seen);
+  workgroupBarrier();
+  for (var width = 32u; width > 0u; width = width / 2u) {
+    if (lid < width) {
+      let a = vals[lid];
+      let b = vals[lid + width];
+      ${
+    arg
+      ? `let ia = idxs[lid];
+      let ib = idxs[lid + width];
+      let takeB = ib != EMPTY && (ia == EMPTY || beats(b, a) || (same(a, b) && ib < ia));
+      if (takeB) { vals[lid] = b; idxs[lid] = ib; }`
+      : "vals[lid] = combine(a, b);"
+  }
+    }
+    workgroupBarrier();
+  }
+  if (lid == 0u && live) {
+    result[o] = ${final(arg ? "idxs[0]" : "vals[0]")};
+  }
+}
+`;
+}

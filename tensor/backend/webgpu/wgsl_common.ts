@@ -1,0 +1,233 @@
+// WGSL shared by the kernels: the parameter block, strided view indexing, and accurate
+// float32 math.
+//
+// Why our own math: WGSL's built-ins are allowed to be loose and some are (on llvmpipe
+// tanh(1e-6) is 1.3 % off and log(1 + 1e-6) 4.6 %); WGSL has no erf, log1p or expm1.
+// So: log1p from the atanh series 2(s + s³/3 + …), s = x/(2 + x), near 0; log through
+// log1p near 1; expm1 by its Taylor series near 0; tanh from expm1; erf by its Taylor
+// series near 0 and by the Numerical Recipes erfc approximation (fractional error below
+// 1.2e-7) elsewhere; GELU from erfc so that its negative tail keeps relative precision;
+// NaN tests on bit patterns, because a compiler may fold `x != x` to false.
+
+import type { DType } from "../../dtype.ts";
+
+/** The WGSL scalar type that stores a dtype (bool is stored as one u32 per element). */
+export function storageType(dtype: DType): string {
+  switch (dtype) {
+    case "float32":
+      return "f32";
+    case "int32":
+      return "i32";
+    case "bool":
+      return "u32";
+    case "float64":
+      throw new Error(
+        "Cannot use float64 on WebGPU: WGSL has no 64-bit floats; cast to float32 first",
+      );
+  }
+}
+
+/** The parameter block: u32 words at a dynamic offset of the uniform arena. */
+export function paramsBlock(binding: number): string {
+  return /* wgsl */ `
+struct Params { w: array<vec4<u32>, 32> }
+@group(0) @binding(${binding}) var<uniform> params: Params;
+fn P(i: u32) -> u32 { return params.w[i / 4u][i % 4u]; }
+fn Pi(i: u32) -> i32 { return bitcast<i32>(P(i)); }
+fn Pf(i: u32) -> f32 { return bitcast<f32>(P(i)); }
+`;
+}
+
+/** The linear invocation index over a (possibly 2-D) grid of 64-wide workgroups. */
+export const LINEAR_INDEX = /* wgsl */ `
+fn linearIndex(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
+  return (wid.x + wid.y * nwg.x) * 64u + lid;
+}
+`;
+
+/**
+ * Strided views in the parameter block. Layout (words): 0 n, 1 rank, 2–9 shape;
+ * view k at 10 + 10k: offset, contiguous flag, 8 strides (i32).
+ */
+export const VIEW_INDEX = /* wgsl */ `
+fn viewIndex(i: u32, k: u32) -> u32 {
+  let base = 10u + 10u * k;
+  if (P(base + 1u) == 1u) { return P(base) + i; }
+  var rem = i;
+  var at = i32(P(base));
+  for (var d = i32(P(1u)) - 1; d >= 0; d--) {
+    let size = P(2u + u32(d));
+    at += i32(rem % size) * Pi(base + 2u + u32(d));
+    rem = rem / size;
+  }
+  return u32(at);
+}
+`;
+
+/** Accurate float32 special functions (names start with `t_`). */
+export const MATH = /* wgsl */ `
+fn t_isnan(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u; }
+fn t_isfinite(x: f32) -> bool { return (bitcast<u32>(x) & 0x7f800000u) != 0x7f800000u; }
+fn t_nan() -> f32 { return bitcast<f32>(0x7fc00000u); }
+fn t_inf() -> f32 { return bitcast<f32>(0x7f800000u); }
+
+fn t_log1p(x: f32) -> f32 {
+  if (t_isnan(x)) { return x; }
+  if (x < -0.3 || x > 0.6) {
+    if (x == -1.0) { return -t_inf(); }
+    if (x < -1.0) { return t_nan(); }
+    return log(1.0 + x);
+  }
+  // log(1 + x) = 2·atanh(s) = 2(s + s³/3 + s⁵/5 + …), s = x/(2 + x), |s| < 0.24
+  let s = x / (2.0 + x);
+  let s2 = s * s;
+  var p = 1.0 / 17.0;
+  p = p * s2 + 1.0 / 15.0;
+  p = p * s2 + 1.0 / 13.0;
+  p = p * s2 + 1.0 / 11.0;
+  p = p * s2 + 1.0 / 9.0;
+  p = p * s2 + 1.0 / 7.0;
+  p = p * s2 + 1.0 / 5.0;
+  p = p * s2 + 1.0 / 3.0;
+  p = p * s2 + 1.0;
+  return 2.0 * s * p;
+}
+
+fn t_log(x: f32) -> f32 {
+  if (x >= 0.7 && x <= 1.6) { return t_log1p(x - 1.0); } // x − 1 is exact here
+  if (t_isnan(x) || x < 0.0) { return t_nan(); }
+  if (x == 0.0) { return -t_inf(); }
+  if (x == t_inf()) { return x; }
+  return log(x);
+}
+
+fn t_exp(x: f32) -> f32 {
+  if (x > 88.72284) { return t_inf(); }
+  if (x < -103.97) { return 0.0; }
+  return exp(x);
+}
+
+fn t_expm1(x: f32) -> f32 {
+  if (abs(x) < 0.5) {
+    // Taylor series to x¹⁰/10!: truncation below 3e-10 relative
+    var p = 1.0 / 3628800.0;
+    p = p * x + 1.0 / 362880.0;
+    p = p * x + 1.0 / 40320.0;
+    p = p * x + 1.0 / 5040.0;
+    p = p * x + 1.0 / 720.0;
+    p = p * x + 1.0 / 120.0;
+    p = p * x + 1.0 / 24.0;
+    p = p * x + 1.0 / 6.0;
+    p = p * x + 0.5;
+    p = p * x + 1.0;
+    return p * x;
+  }
+  return t_exp(x) - 1.0;
+}
+
+fn t_tanh(x: f32) -> f32 {
+  if (t_isnan(x)) { return x; }
+  let a = abs(x);
+  var r: f32;
+  if (a < 0.55) {
+    let e = t_expm1(2.0 * a);
+    r = e / (e + 2.0);
+  } else if (a > 9.1) {
+    r = 1.0;
+  } else {
+    r = 1.0 - 2.0 / (t_exp(2.0 * a) + 1.0);
+  }
+  return select(r, -r, x < 0.0);
+}
+
+fn t_sigmoid(x: f32) -> f32 {
+  if (x >= 0.0) { return 1.0 / (1.0 + t_exp(-x)); }
+  let e = t_exp(x);
+  return e / (1.0 + e);
+}
+
+// erfc(x) for x ≥ 0 (Numerical Recipes' erfcc: fractional error < 1.2e-7)
+fn t_erfc_pos(x: f32) -> f32 {
+  let t = 1.0 / (1.0 + 0.5 * x);
+  var p = 0.17087277;
+  p = p * t - 0.82215223;
+  p = p * t + 1.48851587;
+  p = p * t - 1.13520398;
+  p = p * t + 0.27886807;
+  p = p * t - 0.18628806;
+  p = p * t + 0.09678418;
+  p = p * t + 0.37409196;
+  p = p * t + 1.00002368;
+  p = p * t - 1.26551223;
+  return t * t_exp(p - x * x);
+}
+
+fn t_erfc(x: f32) -> f32 {
+  if (t_isnan(x)) { return x; }
+  if (x >= 0.0) { return t_erfc_pos(x); }
+  return 2.0 - t_erfc_pos(-x);
+}
+
+fn t_erf(x: f32) -> f32 {
+  if (t_isnan(x)) { return x; }
+  let a = abs(x);
+  if (a < 0.5) {
+    // 2/√π (x − x³/3 + x⁵/10 − x⁷/42 + x⁹/216 − x¹¹/1320 + x¹³/9360)
+    let x2 = x * x;
+    var p = 1.0 / 9360.0;
+    p = p * x2 - 1.0 / 1320.0;
+    p = p * x2 + 1.0 / 216.0;
+    p = p * x2 - 1.0 / 42.0;
+    p = p * x2 + 1.0 / 10.0;
+    p = p * x2 - 1.0 / 3.0;
+    p = p * x2 + 1.0;
+    return 1.1283791670955126 * x * p;
+  }
+  let r = 1.0 - t_erfc_pos(a);
+  return select(r, -r, x < 0.0);
+}
+
+fn t_gelu(x: f32) -> f32 {
+  // xΦ(x) with Φ(x) = ½ erfc(−x/√2): the negative tail keeps its relative precision
+  if (x < 0.0) { return 0.5 * x * t_erfc_pos(-x * 0.70710678118654752); }
+  return x * (1.0 - 0.5 * t_erfc_pos(x * 0.70710678118654752));
+}
+
+fn t_gelu_tanh(x: f32) -> f32 {
+  // ½x(1 + tanh u) = x·σ(2u), u = √(2/π)(x + 0.044715x³): no cancellation for x ≪ 0
+  let u = 0.7978845608028654 * (x + 0.044715 * x * x * x);
+  return x * t_sigmoid(2.0 * u);
+}
+
+fn t_pow(x: f32, y: f32) -> f32 {
+  if (y == 0.0) { return 1.0; }
+  if (t_isnan(x) || t_isnan(y)) { return t_nan(); }
+  let ax = abs(x);
+  var r: f32;
+  if (ax == 0.0) {
+    r = select(t_inf(), 0.0, y > 0.0);
+  } else {
+    r = exp2(y * log2(ax));
+  }
+  if (x < 0.0) {
+    if (fract(y) != 0.0) { return t_nan(); }
+    if (fract(y * 0.5) != 0.0) { r = -r; }
+  }
+  return r;
+}
+
+fn t_max(a: f32, b: f32) -> f32 {
+  if (t_isnan(a) || t_isnan(b)) { return t_nan(); }
+  return max(a, b);
+}
+
+fn t_min(a: f32, b: f32) -> f32 {
+  if (t_isnan(a) || t_isnan(b)) { return t_nan(); }
+  return min(a, b);
+}
+
+fn t_sign(x: f32) -> f32 {
+  if (t_isnan(x)) { return x; }
+  return select(select(0.0, 1.0, x > 0.0), -1.0, x < 0.0);
+}
+`;
