@@ -22,8 +22,8 @@ export type NestedValues = number | boolean | NestedValues[];
  * assert.deepEqual(await toArray(t), new Float32Array([1, 3, 2, 4]));
  * ```
  */
-export function toArray(x: Tensor): Promise<TypedArray> {
-  return x.storage.backend.read(x);
+export async function toArray(x: Tensor): Promise<TypedArray> {
+  return await x.storage.backend.read(x);
 }
 
 /**

@@ -398,6 +398,32 @@ const MORE: Row[] = [
 MORE.forEach((row) => parityTest(row));
 
 Deno.test({
+  name: "webgpu parity: large matmuls (16×16 register blocks) in every operand layout",
+  ignore: !HAS_WEBGPU,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    for (const [m, k, n] of [[300, 200, 260], [257, 129, 131], [128, 64, 128]]) {
+      for (const ta of [false, true]) {
+        for (const tb of [false, true]) {
+          const a0 = T.normal(T.key(m + k), ta ? [k, m] : [m, k]);
+          const b0 = T.normal(T.key(n + k), tb ? [n, k] : [k, n]);
+          const view = (t: T.Tensor, flip: boolean) => (flip ? T.transpose(t) : t);
+          const cpu = T.toArraySync(T.matmul(view(a0, ta), view(b0, tb)));
+          const [ga, gb] = await Promise.all([
+            T.toBackend(a0, "webgpu"),
+            T.toBackend(b0, "webgpu"),
+          ]);
+          const gpu = await T.toArray(T.matmul(view(ga, ta), view(gb, tb)));
+          // Sums of k ≤ 200 products of N(0,1) values: float32 rounding error ~1e-5·√k.
+          assertClose(gpu, cpu, { atol: 2e-4, rtol: 1e-5 }, `matmul ${m}×${k}×${n} ${ta} ${tb}`);
+        }
+      }
+    }
+  },
+});
+
+Deno.test({
   name: "webgpu parity: accurate math at tiny and large arguments, where WGSL built-ins are loose",
   ignore: !HAS_WEBGPU,
   sanitizeResources: false,

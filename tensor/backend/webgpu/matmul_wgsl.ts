@@ -3,9 +3,16 @@
 // On llvmpipe (a CPU rasteriser: each invocation is a SIMD lane), kernels that keep a
 // block of C in registers and read A and B straight from storage buffers beat classic
 // shared-memory tiling: workgroup memory and barriers are emulated and cost more than
-// the cache hits they buy. Each invocation here computes a TM × TN block of C, with B's
-// row segment loaded once per k and reused for TM rows. bench/matmul_webgpu_bench.ts
-// compares the variants.
+// the cache hits they buy. Each invocation here computes a TM × TN block of C; per step
+// of k it loads TM values of A and TN values of B and does TM·TN multiply-adds.
+//
+// Loads are vec4 wherever the layout allows, chosen per operand:
+//   A "k4": rows contiguous along k (x in x·Wᵀ)      A "m4": columns contiguous along m (Aᵀ views)
+//   B "n4": rows contiguous along n (plain B)        B "k4": columns contiguous along k (Wᵀ views)
+//   "s": scalar loads through the strides (anything else)
+// The accumulators follow the loads: vec4 over columns when B is n4, vec4 over rows when
+// A is m4, scalar dot products of two k4 vectors when both are k4.
+// bench/matmul_webgpu_bench.ts measures the variants.
 //
 // Parameter words: 0 M, 1 K, 2 N, 3 batch rank, 4 A offset, 5 B offset, 6 A row stride,
 // 7 A k stride, 8 B k stride, 9 B column stride, 10–15 batch shape, 16–21 A batch
@@ -13,58 +20,176 @@
 
 import { paramsBlock } from "./wgsl_common.ts";
 
-/** Register-block sizes of a matmul kernel variant. */
+export type AMode = "k4" | "m4" | "s";
+export type BMode = "n4" | "k4" | "s";
+
+/** A matmul kernel variant. */
 export interface MatmulTile {
-  /** Rows of C per invocation. */
+  /** Rows of C per invocation (a multiple of 4). */
   tm: number;
-  /** Columns of C per invocation (a multiple of 4: vec4 accumulators). */
+  /** Columns of C per invocation (a multiple of 4). */
   tn: number;
-  /** Whether B's columns are contiguous and N % 4 == 0 and offsets are aligned (vec4 loads). */
-  vecB: boolean;
+  a: AMode;
+  b: BMode;
 }
 
 /** Workgroup shape: 8 × 8 invocations. */
 export const MATMUL_WG = 8;
 
+const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+
 export function matmulSource(tile: MatmulTile): string {
-  const { tm, tn, vecB } = tile;
-  const vecs = tn / 4;
-  const accDecl = Array.from({ length: tm * vecs }, (_, i) => `var acc${i} = vec4<f32>(0.0);`).join(
-    "\n  ",
-  );
-  const bLoads = Array.from({ length: vecs }, (_, v) => {
-    if (vecB) return `let b${v} = bv[(bBase + i32(k) * bk) / 4 + i32(cvec${v})];`;
-    const cols = [0, 1, 2, 3].map((c) => `b[u32(bBase + i32(k) * bk + i32(col${v * 4 + c}) * bc)]`);
-    return `let b${v} = vec4<f32>(${cols.join(", ")});`;
-  }).join("\n      ");
-  const fmas = Array.from({ length: tm }, (_, r) => {
-    const a = `let a${r} = a[u32(aBase + i32(row${r}) * ar + i32(k) * ak)];`;
-    const adds = Array.from(
-      { length: vecs },
-      (_, v) => `acc${r * vecs + v} = fma(vec4<f32>(a${r}), b${v}, acc${r * vecs + v});`,
-    );
-    return [a, ...adds].join(" ");
-  }).join("\n      ");
-  const rowDecl = Array.from({ length: tm }, (_, r) => `let row${r} = min(r0 + ${r}u, M - 1u);`)
+  const { tm, tn, a, b } = tile;
+  const kStep = a === "k4" || b === "k4" ? 4 : 1;
+  const acc: "cols" | "rows" | "dot" = a === "k4" && b === "k4"
+    ? "dot"
+    : b === "n4"
+    ? "cols"
+    : a === "m4"
+    ? "rows"
+    : "cols";
+
+  // Per-invocation bases, hoisted out of the k loop.
+  const setup: string[] = [];
+  for (const r of range(tm)) setup.push(`let row${r} = min(r0 + ${r}u, M - 1u);`);
+  for (const c of range(tn)) setup.push(`let col${c} = min(c0 + ${c}u, N - 1u);`);
+  if (a === "k4" || a === "s") {
+    for (const r of range(tm)) setup.push(`let aRow${r} = aBase + i32(row${r}) * ar;`);
+  }
+  if (a === "m4") {
+    for (const g of range(tm / 4)) {
+      setup.push(`let aGrp${g} = aBase + i32(min(r0 + ${4 * g}u, M - 4u));`);
+    }
+  }
+  if (b === "k4" || b === "s") {
+    for (const c of range(tn)) setup.push(`let bCol${c} = bBase + i32(col${c}) * bc;`);
+  }
+  if (b === "n4") {
+    for (const g of range(tn / 4)) {
+      setup.push(`let bGrp${g} = bBase + i32(min(c0 + ${4 * g}u, N - 4u));`);
+    }
+  }
+
+  // Accumulators.
+  const accNames: string[] = [];
+  if (acc === "cols") {
+    for (const r of range(tm)) for (const g of range(tn / 4)) accNames.push(`acc${r}_${g}`);
+  }
+  if (acc === "rows") {
+    for (const g of range(tm / 4)) for (const c of range(tn)) accNames.push(`acc${g}_${c}`);
+  }
+  if (acc === "dot") {
+    for (const r of range(tm)) for (const c of range(tn)) accNames.push(`acc${r}_${c}`);
+  }
+  const accDecl = accNames.map((n) => `var ${n} = ${acc === "dot" ? "0.0" : "vec4<f32>(0.0)"};`)
     .join("\n  ");
-  const colDecl = vecB
-    ? Array.from({ length: vecs }, (_, v) => `let cvec${v} = min(c0 / 4u + ${v}u, N / 4u - 1u);`)
-      .join("\n  ")
-    : Array.from({ length: tn }, (_, c) => `let col${c} = min(c0 + ${c}u, N - 1u);`).join("\n  ");
-  const stores = Array.from(
-    { length: tm },
-    (_, r) =>
-      Array.from({ length: vecs }, (_, v) =>
-        [0, 1, 2, 3].map((c) => {
-          const col = `c0 + ${v * 4 + c}u`;
-          return `if (r0 + ${r}u < M && ${col} < N) { out[outBase + (r0 + ${r}u) * N + ${col}] = acc${
-            r * vecs + v
-          }[${c}]; }`;
-        }).join("\n  ")).join("\n  "),
-  ).join("\n  ");
+
+  // Loads for one k step (k is the first k of the step).
+  const loads: string[] = [];
+  if (a === "k4") {
+    for (const r of range(tm)) loads.push(`let ak${r} = a4[(aRow${r} + i32(k)) / 4];`);
+  }
+  if (a === "m4") {
+    for (const kk of range(kStep)) {
+      for (const g of range(tm / 4)) {
+        loads.push(`let am${g}_${kk} = a4[(aGrp${g} + i32(k + ${kk}u) * ak) / 4];`);
+      }
+    }
+  }
+  if (a === "s") {
+    for (const kk of range(kStep)) {
+      for (const r of range(tm)) {
+        loads.push(`let as${r}_${kk} = a1[aRow${r} + i32(k + ${kk}u) * ak];`);
+      }
+    }
+  }
+  if (b === "k4") {
+    for (const c of range(tn)) loads.push(`let bk${c} = b4[(bCol${c} + i32(k)) / 4];`);
+  }
+  if (b === "n4") {
+    for (const kk of range(kStep)) {
+      for (const g of range(tn / 4)) {
+        loads.push(`let bn${kk}_${g} = b4[(bGrp${g} + i32(k + ${kk}u) * bk) / 4];`);
+      }
+    }
+  }
+  if (b === "s") {
+    for (const kk of range(kStep)) {
+      for (const c of range(tn)) {
+        loads.push(`let bs${kk}_${c} = b1[bCol${c} + i32(k + ${kk}u) * bk];`);
+      }
+    }
+  }
+
+  // Scalar value of A at (row r, k step kk) and of B at (kk, column c).
+  const aAt = (r: number, kk: number) =>
+    a === "k4"
+      ? `ak${r}[${kk}]`
+      : a === "m4"
+      ? `am${Math.floor(r / 4)}_${kk}[${r % 4}]`
+      : `as${r}_${kk}`;
+  const bAt = (kk: number, c: number) =>
+    b === "k4"
+      ? `bk${c}[${kk}]`
+      : b === "n4"
+      ? `bn${kk}_${Math.floor(c / 4)}[${c % 4}]`
+      : `bs${kk}_${c}`;
+  const bVec = (kk: number, g: number) =>
+    b === "n4"
+      ? `bn${kk}_${g}`
+      : `vec4<f32>(${range(4).map((j) => bAt(kk, 4 * g + j)).join(", ")})`;
+  const aVec = (kk: number, g: number) =>
+    a === "m4"
+      ? `am${g}_${kk}`
+      : `vec4<f32>(${range(4).map((j) => aAt(4 * g + j, kk)).join(", ")})`;
+
+  const fmas: string[] = [];
+  if (acc === "dot") {
+    for (const r of range(tm)) {
+      for (const c of range(tn)) fmas.push(`acc${r}_${c} += dot(ak${r}, bk${c});`);
+    }
+  } else {
+    for (const kk of range(kStep)) {
+      if (acc === "cols") {
+        for (const g of range(tn / 4)) {
+          const bv = `bv${kk}_${g}`;
+          fmas.push(`let ${bv} = ${bVec(kk, g)};`);
+          for (const r of range(tm)) {
+            fmas.push(`acc${r}_${g} = fma(vec4<f32>(${aAt(r, kk)}), ${bv}, acc${r}_${g});`);
+          }
+        }
+      } else {
+        for (const g of range(tm / 4)) {
+          const av = `av${kk}_${g}`;
+          fmas.push(`let ${av} = ${aVec(kk, g)};`);
+          for (const c of range(tn)) {
+            fmas.push(`acc${g}_${c} = fma(${av}, vec4<f32>(${bAt(kk, c)}), acc${g}_${c});`);
+          }
+        }
+      }
+    }
+  }
+
+  // Stores, dropping rows and columns past the edges.
+  const stores: string[] = [];
+  for (const r of range(tm)) {
+    for (const c of range(tn)) {
+      const value = acc === "cols"
+        ? `acc${r}_${Math.floor(c / 4)}[${c % 4}]`
+        : acc === "rows"
+        ? `acc${Math.floor(r / 4)}_${c}[${r % 4}]`
+        : `acc${r}_${c}`;
+      stores.push(
+        `if (r0 + ${r}u < M && c0 + ${c}u < N) { out[outBase + (r0 + ${r}u) * N + c0 + ${c}u] = ${value}; }`,
+      );
+    }
+  }
+
+  const aDecl = a === "s" ? "a1: array<f32>" : "a4: array<vec4<f32>>";
+  const bDecl = b === "s" ? "b1: array<f32>" : "b4: array<vec4<f32>>";
   return /* wgsl */ `
-@group(0) @binding(0) var<storage, read> a: array<f32>;
-@group(0) @binding(1) var<storage, read> ${vecB ? "bv: array<vec4<f32>>" : "b: array<f32>"};
+@group(0) @binding(0) var<storage, read> ${aDecl};
+@group(0) @binding(1) var<storage, read> ${bDecl};
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 ${paramsBlock(3)}
 
@@ -79,10 +204,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   var bBase = Pi(5u);
   for (var d = i32(P(3u)) - 1; d >= 0; d--) {
     let size = P(10u + u32(d));
-    let c = i32(rem % size);
+    let i = i32(rem % size);
     rem = rem / size;
-    aBase += c * Pi(16u + u32(d));
-    bBase += c * Pi(22u + u32(d));
+    aBase += i * Pi(16u + u32(d));
+    bBase += i * Pi(22u + u32(d));
   }
   let ar = Pi(6u);
   let ak = Pi(7u);
@@ -92,14 +217,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let r0 = (wid.y * ${MATMUL_WG}u + lid.y) * ${tm}u;
   let c0 = (wid.x * ${MATMUL_WG}u + lid.x) * ${tn}u;
   // Out-of-range rows and columns read clamped (valid) addresses; their results are dropped.
-  ${rowDecl}
-  ${colDecl}
+  ${setup.join("\n  ")}
   ${accDecl}
-  for (var k = 0u; k < K; k++) {
-      ${bLoads}
-      ${fmas}
+  for (var k = 0u; k < K; k += ${kStep}u) {
+    ${loads.join("\n    ")}
+    ${fmas.join("\n    ")}
   }
-  ${stores}
+  ${stores.join("\n  ")}
 }
 `;
 }

@@ -23,7 +23,7 @@ import {
   whereSource,
 } from "./elementwise_wgsl.ts";
 import { gatherSource, scatterAddSource } from "./indexing_wgsl.ts";
-import { MATMUL_WG, matmulSource, type MatmulTile } from "./matmul_wgsl.ts";
+import { type AMode, type BMode, MATMUL_WG, matmulSource, type MatmulTile } from "./matmul_wgsl.ts";
 import { collapse, elementwiseParams, grid, type Layout, MAX_RANK } from "./params.ts";
 import { reduceSource } from "./reduce_wgsl.ts";
 import { storageType } from "./wgsl_common.ts";
@@ -44,11 +44,45 @@ function valueBits(value: number, dtype: DType): number {
   return value !== 0 ? 1 : 0;
 }
 
-/** Chooses the matmul register block for operands of these sizes and layout. */
-function matmulTile(m: number, n: number, bVectorizable: boolean): MatmulTile {
-  const vecB = bVectorizable;
-  if (m >= 64 && n >= 64) return { tm: 4, tn: 8, vecB };
-  return { tm: 4, tn: 4, vecB };
+/** Whether an offset and strides are all multiples of 4 (vec4-aligned). */
+function aligned4(offset: number, strides: readonly number[]): boolean {
+  return offset % 4 === 0 && strides.every((s) => s % 4 === 0);
+}
+
+/**
+ * Matmul tuning: the register block per invocation. `force` overrides the choice (for
+ * bench/matmul_webgpu_bench.ts, which compares variants).
+ */
+export const matmulTuning: { force: { tm: number; tn: number } | null } = { force: null };
+
+/** Picks vec4 load modes from the operands' layouts, and the register block from the sizes. */
+export function chooseMatmulTile(
+  m: number,
+  k: number,
+  n: number,
+  a: { offset: number; row: number; col: number; batch: readonly number[] },
+  b: { offset: number; row: number; col: number; batch: readonly number[] },
+): MatmulTile {
+  const aMode: AMode = a.col === 1 && k % 4 === 0 && aligned4(a.offset, [a.row, ...a.batch])
+    ? "k4"
+    : a.row === 1 && m % 4 === 0 && aligned4(a.offset, [a.col, ...a.batch])
+    ? "m4"
+    : "s";
+  const bMode: BMode = b.col === 1 && n % 4 === 0 && aligned4(b.offset, [b.row, ...b.batch])
+    ? "n4"
+    : b.row === 1 && k % 4 === 0 && aligned4(b.offset, [b.col, ...b.batch])
+    ? "k4"
+    : "s";
+  // On llvmpipe every float an invocation loads costs ~40 multiply-adds (loads are done
+  // lane by lane), so the block is as large as the matrix allows: a TM×TN block does
+  // TM·TN multiply-adds per TM + TN loads (bench/matmul_webgpu_bench.ts).
+  const block = matmulTuning.force ??
+    (m >= 128 && n >= 128
+      ? { tm: 16, tn: 16 }
+      : m >= 16 && n >= 16
+      ? { tm: 8, tn: 8 }
+      : { tm: 4, tn: 4 });
+  return { ...block, a: aMode, b: bMode };
 }
 
 /** The WebGPU Backend object built around an open device context. */
@@ -269,11 +303,15 @@ export function createWebGPUBackend(ctx: GpuContext): Backend & { readonly conte
       batch.shape.forEach((d, i) => (words[10 + i] = d));
       batch.strides[0].forEach((s, i) => (ints[16 + i] = s));
       batch.strides[1].forEach((s, i) => (ints[22 + i] = s));
-      const bVectorizable = b.strides[r - 1] === 1 && n % 4 === 0 && b.offset % 4 === 0 &&
-        (k === 1 || b.strides[r - 2] % 4 === 0) && batch.strides[1].every((s) => s % 4 === 0);
-      const tile = matmulTile(m, n, bVectorizable);
+      const tile = chooseMatmulTile(
+        m,
+        k,
+        n,
+        { offset: a.offset, row: a.strides[r - 2], col: a.strides[r - 1], batch: batch.strides[0] },
+        { offset: b.offset, row: b.strides[r - 2], col: b.strides[r - 1], batch: batch.strides[1] },
+      );
       run(
-        `matmul:${tile.tm}x${tile.tn}:${tile.vecB ? "vec" : "scalar"}`,
+        `matmul:${tile.tm}x${tile.tn}:${tile.a}:${tile.b}`,
         ["read", "read", "write"],
         () => matmulSource(tile),
         [bufferOf(a), bufferOf(b), out],
