@@ -20,3 +20,9 @@
 
 export * from "./tensor/mod.ts";
 export * from "./autograd/mod.ts";
+export {
+  fromStateDict,
+  type LoadReport,
+  loadStateDict,
+  saveStateDict,
+} from "./nn/io/state_dict.ts";

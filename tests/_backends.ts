@@ -1,7 +1,7 @@
 // Running tests on every backend. CPU is always there; WebGPU when an adapter exists.
 // With REQUIRE_WEBGPU=1 (set by CI) a missing adapter is a failure, not a skip.
 
-import { openBackend } from "../mod.ts";
+import { currentBackend, openBackend, useBackend } from "../mod.ts";
 
 export const REQUIRE_WEBGPU = Deno.env.get("REQUIRE_WEBGPU") === "1";
 
@@ -26,8 +26,9 @@ if (!HAS_WEBGPU && REQUIRE_WEBGPU) {
 export const BACKENDS: string[] = HAS_WEBGPU ? ["cpu", "webgpu"] : ["cpu"];
 
 /**
- * Registers `fn` once per backend as `name [backend]`. Without an adapter the WebGPU
- * variant is registered as ignored, so the skip shows in the report.
+ * Registers `fn` once per backend as `name [backend]`, with that backend as the default
+ * while it runs. Without an adapter the WebGPU variant is registered as ignored, so the
+ * skip shows in the report.
  */
 export function testOnBackends(name: string, fn: (backend: string) => void | Promise<void>): void {
   for (const backend of ["cpu", "webgpu"]) {
@@ -36,7 +37,15 @@ export function testOnBackends(name: string, fn: (backend: string) => void | Pro
       ignore: backend === "webgpu" && !HAS_WEBGPU,
       sanitizeResources: false,
       sanitizeOps: false,
-      fn: () => fn(backend),
+      fn: async () => {
+        const previous = currentBackend();
+        await useBackend(backend);
+        try {
+          await fn(backend);
+        } finally {
+          await useBackend(previous);
+        }
+      },
     });
   }
 }

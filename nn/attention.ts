@@ -1,0 +1,139 @@
+// Multi-head self-attention as BEiT writes it (spec §1.2): one fused qkv projection with
+// rows [q; k; v] × heads, separate q and v biases (k's is zero), scale d_h^(−1/2) on q,
+// optional relative position bias (own table and/or a shared one passed in).
+// Legend: B batch · T tokens · D width · H heads · d head width (D/H)
+
+import {
+  add,
+  concat,
+  type Key,
+  matmul,
+  matrixTranspose,
+  mul,
+  permute,
+  reshape,
+  slice,
+  softmax,
+  splitKey,
+  type Tensor,
+  zeros,
+  zerosLike,
+} from "../tensor/mod.ts";
+import { dropout as dropoutOp } from "../tensor/mod.ts";
+import type { TrainOptions } from "./dropout.ts";
+import type { InitStyle } from "./init.ts";
+import { linear, linearForward, type LinearParams } from "./linear.ts";
+import {
+  relativePositionBiasFromTable,
+  relativePositionTableSize,
+} from "./relative_position_bias.ts";
+
+/** How the qkv projection is biased. */
+export type QkvBias = "qv" | "full" | "none";
+
+/** Parameters of an attention layer (optional entries depend on the config). */
+export interface AttentionParams {
+  q_bias?: Tensor;
+  v_bias?: Tensor;
+  relative_position_bias_table?: Tensor;
+  qkv: LinearParams;
+  proj: LinearParams;
+  [key: string]: Tensor | LinearParams | undefined;
+}
+
+/** Options of attention.apply. */
+export interface AttentionOptions extends TrainOptions {
+  /** A shared relative position bias [H, T, T] to add to the logits. */
+  relBias?: Tensor;
+}
+
+/** Attention configuration. */
+export interface AttentionConfig {
+  dim: number;
+  numHeads: number;
+  /** "qv" (BEiT: q_bias and v_bias), "full" (qkv.bias, DINO/timm) or "none". */
+  qkvBias?: QkvBias;
+  /** Override of the logit scale (default d^(−1/2)). */
+  qkScale?: number | null;
+  /** Grid [Wh, Ww] when the layer owns a relative position bias table. */
+  window?: readonly [number, number] | null;
+  attnDrop?: number;
+  projDrop?: number;
+  init?: InitStyle;
+}
+
+/**
+ * Multi-head self-attention.
+ *
+ * @param config see AttentionConfig
+ * @returns `{ init, apply }`: apply(params, x [B, T, D], options) → [B, T, D]
+ */
+export function attention(config: AttentionConfig): {
+  init(k: Key): AttentionParams;
+  apply(params: AttentionParams, x: Tensor, options?: AttentionOptions): Tensor;
+} {
+  const { dim, numHeads } = config;
+  if (dim % numHeads !== 0) {
+    throw new Error(`Cannot build attention: width ${dim} is not divisible by ${numHeads} heads`);
+  }
+  const headDim = dim / numHeads;
+  const scale = config.qkScale ?? headDim ** -0.5;
+  const mode = config.qkvBias ?? "qv";
+  const qkv = linear({
+    inFeatures: dim,
+    outFeatures: 3 * dim,
+    bias: mode === "full",
+    init: config.init,
+  });
+  const proj = linear({ inFeatures: dim, outFeatures: dim, init: config.init });
+  const window = config.window ?? null;
+  return {
+    init(k: Key): AttentionParams {
+      const [k1, k2] = splitKey(k);
+      const p: Partial<AttentionParams> = {};
+      if (mode === "qv") {
+        p.q_bias = zeros([dim]);
+        p.v_bias = zeros([dim]);
+      }
+      if (window) {
+        p.relative_position_bias_table = zeros([
+          relativePositionTableSize(window[0], window[1]),
+          numHeads,
+        ]);
+      }
+      p.qkv = qkv.init(k1);
+      p.proj = proj.init(k2);
+      return p as AttentionParams;
+    },
+    apply(p: AttentionParams, x: Tensor, options: AttentionOptions = {}): Tensor {
+      const [b, t] = x.shape;
+      const bias = mode === "qv"
+        ? concat([p.q_bias!, zerosLike(p.v_bias!), p.v_bias!]) // [3D]: k's bias is zero
+        : p.qkv.bias ?? null;
+      const packed = linearForward(x, p.qkv.weight, bias); // [B, T, 3D]
+      const heads = permute(reshape(packed, [b, t, 3, numHeads, headDim]), [2, 0, 3, 1, 4]); // [3, B, H, T, d]
+      const pick = (i: number) => reshape(slice(heads, [[i, i + 1]]), [b, numHeads, t, headDim]); // [B, H, T, d]
+      const q = mul(pick(0), scale);
+      let logits = matmul(q, matrixTranspose(pick(1))); // [B, H, T, T]
+      if (p.relative_position_bias_table && window) {
+        logits = add(
+          logits,
+          relativePositionBiasFromTable(p.relative_position_bias_table, window[0], window[1]),
+        );
+      }
+      if (options.relBias) logits = add(logits, options.relBias);
+      let weights = softmax(logits, { axis: -1 }); // [B, H, T, T]
+      const [kAttn, kProj] = options.key ? splitKey(options.key) : [undefined, undefined];
+      if (options.train && (config.attnDrop ?? 0) > 0) {
+        weights = dropoutOp(kAttn!, weights, { rate: config.attnDrop! });
+      }
+      const mixed = matmul(weights, pick(2)); // [B, H, T, d]
+      const merged = reshape(permute(mixed, [0, 2, 1, 3]), [b, t, dim]); // [B, T, D]
+      const out = proj.apply(p.proj, merged);
+      if (options.train && (config.projDrop ?? 0) > 0) {
+        return dropoutOp(kProj!, out, { rate: config.projDrop! });
+      }
+      return out;
+    },
+  };
+}

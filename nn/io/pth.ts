@@ -1,0 +1,169 @@
+// Reading PyTorch `.pth` files: the ZIP container `torch.save` writes, whose
+// `<prefix>/data.pkl` pickle describes tensors and whose `<prefix>/data/<key>` entries
+// hold the raw little-endian storages.
+
+import { PickleError, PyObject, type StorageRef, type TensorRef, unpickle } from "./pickle.ts";
+import type { RawTensor } from "./safetensors.ts";
+import { listZipEntries, readZipEntry, ZipError } from "./zip.ts";
+
+/** PyTorch storage classes → safetensors dtype codes. */
+const STORAGE_DTYPES: Readonly<Record<string, string>> = {
+  FloatStorage: "F32",
+  DoubleStorage: "F64",
+  HalfStorage: "F16",
+  BFloat16Storage: "BF16",
+  LongStorage: "I64",
+  IntStorage: "I32",
+  ShortStorage: "I16",
+  CharStorage: "I8",
+  ByteStorage: "U8",
+  BoolStorage: "BOOL",
+};
+
+const BYTES: Readonly<Record<string, number>> = {
+  F32: 4,
+  F64: 8,
+  F16: 2,
+  BF16: 2,
+  I64: 8,
+  I32: 4,
+  I16: 2,
+  I8: 1,
+  U8: 1,
+  BOOL: 1,
+};
+
+/** Why a `.pth` file could not be read. */
+export class PthError extends Error {
+  constructor(path: string, reason: string) {
+    super(`Cannot read PyTorch checkpoint ${path}: ${reason}`);
+    this.name = "PthError";
+  }
+}
+
+/** Copies a strided tensor's elements out of its storage into contiguous bytes. */
+function gatherElements(
+  storage: Uint8Array,
+  ref: TensorRef,
+  size: number,
+  name: string,
+  path: string,
+): Uint8Array {
+  const count = ref.size.reduce((a, b) => a * b, 1);
+  const out = new Uint8Array(count * size);
+  if (count === 0) return out;
+  let last = ref.offset;
+  ref.size.forEach((d, i) => (last += (d - 1) * ref.stride[i]));
+  if (ref.offset < 0 || (last + 1) * size > storage.byteLength) {
+    throw new PthError(
+      path,
+      `tensor "${name}" reads past the end of its storage ${ref.storage.key}`,
+    );
+  }
+  const index = new Array<number>(ref.size.length).fill(0);
+  let element = ref.offset;
+  for (let i = 0; i < count; i++) {
+    out.set(storage.subarray(element * size, element * size + size), i * size);
+    for (let d = ref.size.length - 1; d >= 0; d--) {
+      index[d]++;
+      element += ref.stride[d];
+      if (index[d] < ref.size[d]) break;
+      element -= ref.stride[d] * ref.size[d];
+      index[d] = 0;
+    }
+  }
+  return out;
+}
+
+/** Unwraps the state dict the way the official loaders do: `model`, then `module`, then `state_dict`. */
+function unwrap(root: unknown): Map<unknown, unknown> | undefined {
+  if (!(root instanceof Map)) return undefined;
+  for (const key of ["model", "module", "state_dict"]) {
+    if (root.has(key) && root.get(key) instanceof Map) {
+      return root.get(key) as Map<unknown, unknown>;
+    }
+  }
+  return root;
+}
+
+/**
+ * Reads the tensors of a `.pth` state dict, in the dict's order.
+ *
+ * @param bytes the file
+ * @param path for error messages
+ * @returns raw tensors by name (contiguous bytes in PyTorch's dtype)
+ */
+export async function readPth(bytes: Uint8Array, path: string): Promise<Map<string, RawTensor>> {
+  let entries;
+  try {
+    entries = listZipEntries(bytes);
+  } catch (error) {
+    throw new PthError(path, (error as ZipError).message);
+  }
+  const pickleEntry = entries.find((e) => e.name.endsWith("data.pkl"));
+  if (pickleEntry === undefined) throw new PthError(path, "no data.pkl in the archive");
+  const prefix = pickleEntry.name.slice(0, -"data.pkl".length);
+  const byName = new Map(entries.map((e) => [e.name, e]));
+  const storages = new Map<string, Uint8Array>();
+  const pending: StorageRef[] = [];
+  let root: unknown;
+  try {
+    root = unpickle(await readZipEntry(bytes, pickleEntry), (pid) => {
+      const [kind, type, key, location, numel] = pid as [
+        string,
+        { name?: string },
+        string,
+        string,
+        number,
+      ];
+      if (kind !== "storage") {
+        throw new PickleError(`unknown persistent id ${JSON.stringify(kind)}`);
+      }
+      const ref: StorageRef = {
+        kind: "storage",
+        type: String(type?.name ?? type),
+        key: String(key),
+        location: String(location),
+        numel: Number(numel),
+      };
+      pending.push(ref);
+      return ref;
+    });
+  } catch (error) {
+    if (error instanceof PickleError || error instanceof ZipError) {
+      throw new PthError(path, error.message);
+    }
+    throw error;
+  }
+  const dict = unwrap(root);
+  if (dict === undefined) {
+    throw new PthError(
+      path,
+      `the pickle holds ${root instanceof PyObject ? root.cls : typeof root}, not a state dict`,
+    );
+  }
+  for (const ref of pending) {
+    if (storages.has(ref.key)) continue;
+    const entry = byName.get(`${prefix}data/${ref.key}`);
+    if (entry === undefined) {
+      throw new PthError(path, `storage ${ref.key} is missing from the archive`);
+    }
+    storages.set(ref.key, await readZipEntry(bytes, entry));
+  }
+  const out = new Map<string, RawTensor>();
+  for (const [key, value] of dict) {
+    const ref = value as TensorRef;
+    if (ref?.kind !== "tensor") continue; // non-tensor entries (e.g. an epoch number) are skipped
+    const name = String(key);
+    const dtype = STORAGE_DTYPES[ref.storage.type];
+    if (dtype === undefined) {
+      throw new PthError(
+        path,
+        `tensor "${name}" uses unsupported storage type ${ref.storage.type}`,
+      );
+    }
+    const data = gatherElements(storages.get(ref.storage.key)!, ref, BYTES[dtype], name, path);
+    out.set(name, { dtype, shape: ref.size, data });
+  }
+  return out;
+}

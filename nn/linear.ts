@@ -1,0 +1,63 @@
+// Linear layer: y = x·Wᵀ + b, with PyTorch's weight layout [out, in].
+// Legend: … leading axes · I input features · O output features
+
+import { add, type Key, matmul, splitKey, type Tensor, transpose } from "../tensor/mod.ts";
+import { type InitStyle, linearBiasInit, linearWeightInit } from "./init.ts";
+
+/** Parameters of a linear layer (`bias` absent when disabled). */
+export interface LinearParams {
+  weight: Tensor;
+  bias?: Tensor;
+  [key: string]: Tensor | undefined;
+}
+
+/** A layer: `init(key)` makes parameters, `apply(params, x, options)` runs it. */
+export interface Layer<P, O = Record<string, never>> {
+  init(key: Key): P;
+  apply(params: P, x: Tensor, options?: O): Tensor;
+}
+
+/** y = x·Wᵀ + b as a plain function (W: [O, I], b: [O] or null). */
+export function linearForward(x: Tensor, weight: Tensor, bias: Tensor | null | undefined): Tensor {
+  const y = matmul(x, transpose(weight)); // [..., O]; Wᵀ is a free view
+  return bias ? add(y, bias) : y;
+}
+
+/**
+ * A fully connected layer.
+ *
+ * @param config `inFeatures`, `outFeatures`, `bias` (default true), `init` style
+ * @returns `{ init, apply }`; params `{ weight [O, I], bias [O] }`
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { key } from "@tessella/tessella";
+ * import { linear } from "@tessella/tessella/nn";
+ * import { zeros } from "@tessella/tessella";
+ * const fc = linear({ inFeatures: 4, outFeatures: 2 });
+ * const p = fc.init(key(0));
+ * assert.deepEqual(fc.apply(p, zeros([3, 4])).shape, [3, 2]);
+ * ```
+ */
+export function linear(
+  config: { inFeatures: number; outFeatures: number; bias?: boolean; init?: InitStyle },
+): Layer<LinearParams> {
+  const { inFeatures, outFeatures } = config;
+  const style = config.init ?? "finetune";
+  return {
+    init(k: Key): LinearParams {
+      const [kw, kb] = splitKey(k);
+      const params: LinearParams = { weight: linearWeightInit(kw, outFeatures, inFeatures, style) };
+      if (config.bias ?? true) params.bias = linearBiasInit(kb, outFeatures, inFeatures, style);
+      return params;
+    },
+    apply(p: LinearParams, x: Tensor): Tensor {
+      if (x.shape[x.rank - 1] !== inFeatures) {
+        throw new Error(
+          `Cannot apply linear layer: expected ${inFeatures} input features, got shape [${x.shape}]`,
+        );
+      }
+      return linearForward(x, p.weight, p.bias);
+    },
+  };
+}

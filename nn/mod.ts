@@ -1,0 +1,92 @@
+/**
+ * Neural-network layers, optimizers and state I/O, as pure functions over parameter
+ * trees whose keys are the official PyTorch checkpoint names.
+ *
+ * A layer is a factory closing over its config that returns `{ init(key), apply(params,
+ * x, options) }`; optimizers are optax-style `{ init, update }` gradient transformations.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { key, treeFlattenWithPath, zeros } from "@tessella/tessella";
+ * import { visionTransformer } from "@tessella/tessella/nn";
+ * const vit = visionTransformer({ img_size: 28, patch_size: 4, in_chans: 1, num_classes: 10, embed_dim: 32, depth: 1, num_heads: 2, use_abs_pos_emb: false, use_rel_pos_bias: true, init_values: 0.1, qkv_bias: true });
+ * const params = vit.init(key(0));
+ * assert.equal(treeFlattenWithPath(params)[2][0], "patch_embed.proj.bias");
+ * ```
+ *
+ * @module
+ */
+
+export { type Layer, linear, linearForward, type LinearParams } from "./linear.ts";
+export { layerNorm, type LayerNormParams } from "./layer_norm.ts";
+export { dropout, dropPath, dropPathForward, type TrainOptions } from "./dropout.ts";
+export { mlp, type MlpParams } from "./mlp.ts";
+export { patchEmbed, type PatchEmbedParams, patchify } from "./patch_embed.ts";
+export {
+  relativePositionBias,
+  relativePositionBiasFromTable,
+  type RelativePositionBiasParams,
+  relativePositionIndex,
+  relativePositionTableSize,
+} from "./relative_position_bias.ts";
+export {
+  attention,
+  type AttentionConfig,
+  type AttentionOptions,
+  type AttentionParams,
+  type QkvBias,
+} from "./attention.ts";
+export { block, type BlockConfig, type BlockOptions, type BlockParams } from "./block.ts";
+export {
+  dropPathRates,
+  visionTransformer,
+  VIT_DEFAULTS,
+  type ViTApplyOptions,
+  type ViTConfig,
+  type ViTParams,
+} from "./vision_transformer.ts";
+export { camelCase, parseConfig } from "./config.ts";
+export {
+  type InitStyle,
+  linearBiasInit,
+  linearWeightInit,
+  torchUniformInit,
+  truncNormalInit,
+} from "./init.ts";
+export {
+  decodeRawTensor,
+  fromStateDict,
+  type LoadReport,
+  loadStateDict,
+  readRawStateDict,
+  saveStateDict,
+  writeFileAtomic,
+} from "./io/state_dict.ts";
+export {
+  parseSafetensors,
+  type RawTensor,
+  SafetensorsError,
+  serializeSafetensors,
+} from "./io/safetensors.ts";
+export { PthError, readPth } from "./io/pth.ts";
+export { loadCheckpoint, saveCheckpoint } from "./io/checkpoint.ts";
+export {
+  type AdamState,
+  addDecayedWeights,
+  applyUpdates,
+  chain,
+  clipByGlobalNorm,
+  defaultDecayMask,
+  globalNorm,
+  type GradientTransformation,
+  NO_WEIGHT_DECAY_NAMES,
+  scale,
+  scaleByAdam,
+  scaleByLearningRate,
+  scaleByTree,
+  traceMomentum,
+  type Updates,
+} from "./optim/transform.ts";
+export { constant, type Schedule, warmupCosine } from "./optim/schedule.ts";
+export { adamw, type AdamWOptions, layerId, layerwiseLrDecay, sgd } from "./optim/alias.ts";

@@ -1,0 +1,219 @@
+// The BEiT-style Vision Transformer (official `modeling_finetune.VisionTransformer`):
+// patch embedding, CLS token, optional absolute position embedding, blocks with
+// optional relative position bias (per block or shared), then either the final `norm`
+// on the CLS token or mean pooling with `fc_norm`, and an optional linear head.
+// The same code serves the classifier, the VQ-KD encoder and decoder, and fine-tuning.
+// Legend: B batch · N patches · T = N + 1 tokens · D width · K classes
+
+import {
+  add,
+  concat,
+  expand,
+  type Key,
+  linspace,
+  mean,
+  mul,
+  reshape,
+  slice,
+  splitKey,
+  type Tensor,
+  toArraySync,
+} from "../tensor/mod.ts";
+import { dropout as dropoutOp } from "../tensor/mod.ts";
+import { block, type BlockParams } from "./block.ts";
+import { parseConfig } from "./config.ts";
+import type { TrainOptions } from "./dropout.ts";
+import { type InitStyle, truncNormalInit } from "./init.ts";
+import { layerNorm, type LayerNormParams } from "./layer_norm.ts";
+import { linear, type LinearParams } from "./linear.ts";
+import { patchEmbed, type PatchEmbedParams } from "./patch_embed.ts";
+import { relativePositionBias, type RelativePositionBiasParams } from "./relative_position_bias.ts";
+
+/** ViT configuration (camelCase; the official snake_case names are accepted too). */
+export interface ViTConfig {
+  imgSize: number;
+  patchSize: number;
+  inChans: number;
+  numClasses: number;
+  embedDim: number;
+  depth: number;
+  numHeads: number;
+  mlpRatio: number;
+  qkvBias: boolean;
+  qkScale: number | null;
+  dropRate: number;
+  attnDropRate: number;
+  dropPathRate: number;
+  initValues: number | null;
+  useAbsPosEmb: boolean;
+  useRelPosBias: boolean;
+  useSharedRelPosBias: boolean;
+  useMeanPooling: boolean;
+  initScale: number;
+  normEps: number;
+  /** Initialisation regime (not an official argument): "finetune" as the official class. */
+  initStyle: InitStyle;
+}
+
+/** The official constructor's defaults (with LayerNorm eps 1e-6, as every BEiT model). */
+export const VIT_DEFAULTS: ViTConfig = {
+  imgSize: 224,
+  patchSize: 16,
+  inChans: 3,
+  numClasses: 1000,
+  embedDim: 768,
+  depth: 12,
+  numHeads: 12,
+  mlpRatio: 4,
+  qkvBias: false,
+  qkScale: null,
+  dropRate: 0,
+  attnDropRate: 0,
+  dropPathRate: 0,
+  initValues: null,
+  useAbsPosEmb: true,
+  useRelPosBias: false,
+  useSharedRelPosBias: false,
+  useMeanPooling: true,
+  initScale: 0.001,
+  normEps: 1e-6,
+  initStyle: "finetune",
+};
+
+/** Parameters of a ViT, in the official state-dict order. */
+export interface ViTParams {
+  cls_token: Tensor;
+  pos_embed?: Tensor;
+  patch_embed: PatchEmbedParams;
+  rel_pos_bias?: RelativePositionBiasParams;
+  blocks: BlockParams[];
+  norm?: LayerNormParams;
+  fc_norm?: LayerNormParams;
+  head?: LinearParams;
+  [key: string]: unknown;
+}
+
+/** Options of visionTransformer.apply. */
+export interface ViTApplyOptions extends TrainOptions {
+  /** Return the normalised patch tokens [B, N, D] instead of pooled features/logits. */
+  returnPatchTokens?: boolean;
+}
+
+/** Stochastic depth rate of each block: linspace(0, rate, depth). */
+export function dropPathRates(rate: number, depth: number): number[] {
+  if (depth === 0) return [];
+  return Array.from(toArraySync(linspace(0, rate, depth, { dtype: "float64", backend: "cpu" })));
+}
+
+/**
+ * A Vision Transformer built from an official-style config.
+ *
+ * @param input config with official (snake_case) or camelCase keys; missing keys take the
+ *   official defaults
+ * @returns `{ config, init(key), apply(params, images, options) }`: logits [B, K] with a
+ *   head, pooled features [B, D] without, or patch tokens [B, N, D] with
+ *   `returnPatchTokens`
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { key, zeros } from "@tessella/tessella";
+ * import { visionTransformer } from "@tessella/tessella/nn";
+ * const vit = visionTransformer({ img_size: 28, patch_size: 4, in_chans: 1, num_classes: 10, embed_dim: 32, depth: 2, num_heads: 2 });
+ * const params = vit.init(key(0));
+ * assert.deepEqual(vit.apply(params, zeros([2, 1, 28, 28])).shape, [2, 10]);
+ * ```
+ */
+export function visionTransformer(input: Partial<ViTConfig> | Record<string, unknown> = {}): {
+  config: ViTConfig;
+  init(k: Key): ViTParams;
+  apply(params: ViTParams, images: Tensor, options?: ViTApplyOptions): Tensor;
+} {
+  const config = parseConfig(input as Record<string, unknown>, VIT_DEFAULTS, "ViT config");
+  const d = config.embedDim;
+  const style = config.initStyle;
+  const embed = patchEmbed({
+    imgSize: config.imgSize,
+    patchSize: config.patchSize,
+    inChans: config.inChans,
+    embedDim: d,
+    init: style,
+  });
+  const grid: [number, number] = [embed.gridSize, embed.gridSize];
+  const rates = dropPathRates(config.dropPathRate, config.depth);
+  const blocks = rates.map((rate) =>
+    block({
+      dim: d,
+      numHeads: config.numHeads,
+      mlpRatio: config.mlpRatio,
+      qkvBias: config.qkvBias ? "qv" : "none",
+      qkScale: config.qkScale,
+      drop: config.dropRate,
+      attnDrop: config.attnDropRate,
+      dropPath: rate,
+      initValues: config.initValues ?? 0,
+      window: config.useRelPosBias ? grid : null,
+      normEps: config.normEps,
+      init: style,
+    })
+  );
+  const shared = config.useSharedRelPosBias
+    ? relativePositionBias({ window: grid, numHeads: config.numHeads })
+    : null;
+  const finalNorm = layerNorm({ dim: d, eps: config.normEps });
+  const head = config.numClasses > 0
+    ? linear({ inFeatures: d, outFeatures: config.numClasses, init: style })
+    : null;
+  const tokens = embed.numPatches + 1;
+
+  return {
+    config,
+    init(k: Key): ViTParams {
+      const keys = splitKey(k, 4 + config.depth);
+      const p: Partial<ViTParams> = {};
+      p.cls_token = truncNormalInit(keys[0], [1, 1, d], style);
+      if (config.useAbsPosEmb) p.pos_embed = truncNormalInit(keys[1], [1, tokens, d], style);
+      p.patch_embed = embed.init(keys[2]);
+      if (shared) p.rel_pos_bias = shared.init(keys[2]);
+      p.blocks = blocks.map((b, i) => {
+        const params = b.init(keys[4 + i]);
+        // spec §1.5: rescale the residual projections by 1/√(2·layer)
+        const s = 1 / Math.sqrt(2 * (i + 1));
+        params.attn.proj.weight = mul(params.attn.proj.weight, s);
+        params.mlp.fc2.weight = mul(params.mlp.fc2.weight, s);
+        return params;
+      });
+      if (config.useMeanPooling) p.fc_norm = finalNorm.init(keys[3]);
+      else p.norm = finalNorm.init(keys[3]);
+      if (head) {
+        const h = head.init(keys[3]);
+        p.head = { weight: mul(h.weight, config.initScale), bias: mul(h.bias!, config.initScale) };
+      }
+      return p as ViTParams;
+    },
+    apply(p: ViTParams, images: Tensor, options: ViTApplyOptions = {}): Tensor {
+      const train = options.train ?? false;
+      const keys = options.key ? splitKey(options.key, config.depth + 1) : [];
+      let x = embed.apply(p.patch_embed, images); // [B, N, D]
+      const b = x.shape[0];
+      x = concat([expand(p.cls_token, [b, 1, d]), x], { axis: 1 }); // [B, T, D]
+      if (p.pos_embed) x = add(x, p.pos_embed);
+      if (train && config.dropRate > 0) {
+        x = dropoutOp(keys[config.depth], x, { rate: config.dropRate });
+      }
+      const relBias = p.rel_pos_bias && shared ? shared.apply(p.rel_pos_bias) : undefined; // [H, T, T]
+      blocks.forEach((blk, i) => {
+        x = blk.apply(p.blocks[i], x, { train, key: keys[i], relBias });
+      });
+      const patches = slice(x, [null, [1]]); // [B, N, D]
+      if (config.useMeanPooling) {
+        if (options.returnPatchTokens) return finalNorm.apply(p.fc_norm!, patches);
+        const pooled = finalNorm.apply(p.fc_norm!, mean(patches, { axis: 1 })); // [B, D]
+        return head ? head.apply(p.head!, pooled) : pooled;
+      }
+      const normed = finalNorm.apply(p.norm!, x); // [B, T, D]
+      if (options.returnPatchTokens) return slice(normed, [null, [1]]);
+      const clsOut = reshape(slice(normed, [null, [0, 1]]), [b, d]); // [B, D]
+      return head ? head.apply(p.head!, clsOut) : clsOut;
+    },
+  };
+}
