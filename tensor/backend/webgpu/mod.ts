@@ -24,7 +24,14 @@ import {
 } from "./elementwise_wgsl.ts";
 import { gatherSource, scatterAddSource } from "./indexing_wgsl.ts";
 import { type AMode, type BMode, MATMUL_WG, matmulSource, type MatmulTile } from "./matmul_wgsl.ts";
-import { collapse, elementwiseParams, grid, type Layout, MAX_RANK } from "./params.ts";
+import {
+  collapse,
+  elementwiseGrid,
+  elementwiseParams,
+  grid,
+  type Layout,
+  MAX_RANK,
+} from "./params.ts";
 import { reduceSource } from "./reduce_wgsl.ts";
 import { storageType } from "./wgsl_common.ts";
 
@@ -124,13 +131,15 @@ export function createWebGPUBackend(ctx: GpuContext): Backend & { readonly conte
     const n = sizeOf(x.shape);
     const out = alloc(n);
     if (n > 0) {
+      const params = elementwiseParams(x.shape, [x]);
+      const dense = isDense(params, 1);
       run(
-        `unary:${op}:${x.dtype}:${outDtype}`,
+        `unary:${op}:${x.dtype}:${outDtype}:${dense}`,
         ["read", "write"],
-        () => unarySource(op, x.dtype, outDtype),
+        () => unarySource(op, x.dtype, outDtype, dense),
         [bufferOf(x), out],
-        elementwiseParams(x.shape, [x]),
-        grid(n, limit),
+        params,
+        elementwiseGrid(n, limit),
       );
     }
     return out;
@@ -187,13 +196,15 @@ export function createWebGPUBackend(ctx: GpuContext): Backend & { readonly conte
       const n = sizeOf(a.shape);
       const out = alloc(n);
       if (n > 0) {
+        const params = elementwiseParams(a.shape, [a, b]);
+        const dense = isDense(params, 2);
         run(
-          `binary:${op}:${a.dtype}:${outDtype}`,
+          `binary:${op}:${a.dtype}:${outDtype}:${dense}`,
           ["read", "read", "write"],
-          () => binarySource(op, a.dtype, outDtype),
+          () => binarySource(op, a.dtype, outDtype, dense),
           [bufferOf(a), bufferOf(b), out],
-          elementwiseParams(a.shape, [a, b]),
-          grid(n, limit),
+          params,
+          elementwiseGrid(n, limit),
         );
       }
       return out;
@@ -203,13 +214,15 @@ export function createWebGPUBackend(ctx: GpuContext): Backend & { readonly conte
       const n = sizeOf(a.shape);
       const out = alloc(n);
       if (n > 0) {
+        const params = elementwiseParams(a.shape, [cond, a, b]);
+        const dense = isDense(params, 3);
         run(
-          `where:${a.dtype}`,
+          `where:${a.dtype}:${dense}`,
           ["read", "read", "read", "write"],
-          () => whereSource(a.dtype),
+          () => whereSource(a.dtype, dense),
           [bufferOf(cond), bufferOf(a), bufferOf(b), out],
-          elementwiseParams(a.shape, [cond, a, b]),
-          grid(n, limit),
+          params,
+          elementwiseGrid(n, limit),
         );
       }
       return out;
@@ -412,12 +425,18 @@ export function createWebGPUBackend(ctx: GpuContext): Backend & { readonly conte
       () => placeSource(x.dtype),
       [bufferOf(x), out],
       elementwiseParams(x.shape, [x, target]),
-      grid(n, limit),
+      elementwiseGrid(n, limit),
     );
   }
 
   registerPool(() => ctx.poolBytes);
   return backend satisfies Backend;
+}
+
+/** Whether all `views` views in elementwise params are contiguous (their flag words). */
+function isDense(params: Uint32Array, views: number): boolean {
+  for (let k = 0; k < views; k++) if (params[11 + 10 * k] !== 1) return false;
+  return true;
 }
 
 function emptyArray(dtype: DType): TypedArray {

@@ -3,6 +3,7 @@
 // layout that VIEW_INDEX in wgsl_common.ts reads.
 
 import type { Shape } from "../../shape.ts";
+import { ELEMENTS_PER_INVOCATION } from "./wgsl_common.ts";
 
 /** Where a view's elements live: what the index arithmetic needs of a view. */
 export interface Layout {
@@ -78,4 +79,9 @@ export function grid(n: number, limit: number): [number, number] {
   if (groups <= limit) return [groups, 1];
   const x = limit;
   return [x, Math.ceil(groups / x)];
+}
+
+/** Grid for an elementwise kernel, whose invocations each handle ELEMENTS_PER_INVOCATION outputs. */
+export function elementwiseGrid(n: number, limit: number): [number, number] {
+  return grid(Math.ceil(n / ELEMENTS_PER_INVOCATION), limit);
 }

@@ -38,8 +38,12 @@ fn Pf(i: u32) -> f32 { return bitcast<f32>(P(i)); }
 `;
 }
 
+/** Outputs per invocation in elementwise kernels (see params.ts `elementwiseGrid`). */
+export const ELEMENTS_PER_INVOCATION = 4;
+
 /** The linear invocation index over a (possibly 2-D) grid of 64-wide workgroups. */
 export const LINEAR_INDEX = /* wgsl */ `
+const ELEMENTS: u32 = ${ELEMENTS_PER_INVOCATION}u;
 fn linearIndex(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
   return (wid.x + wid.y * nwg.x) * 64u + lid;
 }

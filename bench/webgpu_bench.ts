@@ -1,0 +1,209 @@
+// Backend benchmarks: matmul GFLOP/s (512², 1024², the ViT shapes and batched attention
+// products), elementwise and reduction GB/s, and one ViT training step, on the CPU and
+// (when an adapter exists) WebGPU. Every measurement first checks its result against the
+// CPU backend. Matmuls are timed as 8 chained products with one wait at the end, median
+// of 3 runs (WebGPU work is queued; the wait is what costs ~11 ms on llvmpipe).
+//
+//   deno task bench            (prints the tables; Deno.bench entries follow)
+
+import * as T from "../mod.ts";
+import { adamw, applyUpdates, visionTransformer, type ViTParams } from "../nn/mod.ts";
+import type { GpuContext } from "../tensor/backend/webgpu/mod.ts";
+
+const HAS_WEBGPU = await T.openBackend("webgpu").then(() => true, () => false);
+const BACKENDS = HAS_WEBGPU ? ["cpu", "webgpu"] : ["cpu"];
+
+/** Waits for all queued work of a backend. */
+async function sync(backend: string): Promise<void> {
+  if (backend === "webgpu") {
+    await (T.getBackend("webgpu") as unknown as { context: GpuContext }).context.sync();
+  }
+}
+
+function median(xs: number[]): number {
+  return [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+}
+
+async function check(label: string, got: T.Tensor, want: T.Tensor, atol: number): Promise<void> {
+  const a = await T.toArray(got);
+  const b = await T.toArray(want);
+  for (let i = 0; i < b.length; i++) {
+    if (!(Math.abs(a[i] - b[i]) <= atol + 1e-4 * Math.abs(b[i]))) {
+      throw new Error(`${label}: result differs from the CPU at ${i}: ${a[i]} vs ${b[i]}`);
+    }
+  }
+}
+
+interface MatmulCase {
+  name: string;
+  a: number[];
+  b: number[];
+  transposeB?: boolean;
+}
+
+const MATMULS: MatmulCase[] = [
+  { name: "512²", a: [512, 512], b: [512, 512] },
+  { name: "1024²", a: [1024, 1024], b: [1024, 1024] },
+  { name: "ViT [4096,192]×[192,768]", a: [4096, 192], b: [192, 768] },
+  { name: "ViT x·Wᵀ [3200,128]×[512,128]ᵀ", a: [3200, 128], b: [512, 128], transposeB: true },
+  {
+    name: "attention [128,50,64]×[128,50,64]ᵀ",
+    a: [128, 50, 64],
+    b: [128, 50, 64],
+    transposeB: true,
+  },
+  { name: "attention [128,50,50]×[128,50,64]", a: [128, 50, 50], b: [128, 50, 64] },
+];
+
+async function benchMatmul(c: MatmulCase, backend: string): Promise<number> {
+  const a = await T.toBackend(T.normal(T.key(1), c.a, { backend: "cpu" }), backend);
+  const b0 = await T.toBackend(T.normal(T.key(2), c.b, { backend: "cpu" }), backend);
+  const b = c.transposeB ? T.matrixTranspose(b0) : b0;
+  const cpu = T.matmul(
+    await T.toBackend(a, "cpu"),
+    await T.toBackend(b0, "cpu").then((t) => (c.transposeB ? T.matrixTranspose(t) : t)),
+  );
+  await check(`matmul ${c.name} on ${backend}`, T.matmul(a, b), cpu, 1e-3);
+  const m = c.a[c.a.length - 2];
+  const k = c.a[c.a.length - 1];
+  const n = b.shape[b.rank - 1];
+  const batch = c.a.slice(0, -2).reduce((x, y) => x * y, 1);
+  const flops = 2 * batch * m * k * n;
+  const chained = backend === "cpu" && flops > 1e9 ? 1 : 8;
+  const runs: number[] = [];
+  for (let r = 0; r < 3; r++) {
+    const t0 = performance.now();
+    const outs = [];
+    for (let i = 0; i < chained; i++) outs.push(T.matmul(a, b));
+    await sync(backend);
+    runs.push((performance.now() - t0) / chained / 1000);
+    T.dispose(outs);
+  }
+  T.dispose([a, b0, cpu]);
+  return flops / median(runs) / 1e9;
+}
+
+async function benchElementwise(
+  backend: string,
+): Promise<{ add: number; exp: number; sum: number }> {
+  const n = 1 << 22; // 4M floats, 16 MB
+  const x = await T.toBackend(T.normal(T.key(3), [n], { backend: "cpu" }), backend);
+  const y = await T.toBackend(T.normal(T.key(4), [n], { backend: "cpu" }), backend);
+  await check(
+    `add on ${backend}`,
+    T.add(x, y),
+    T.add(await T.toBackend(x, "cpu"), await T.toBackend(y, "cpu")),
+    1e-6,
+  );
+  const time = async (fn: () => T.Tensor, bytes: number) => {
+    const runs: number[] = [];
+    for (let r = 0; r < 3; r++) {
+      const t0 = performance.now();
+      const outs = [];
+      for (let i = 0; i < 4; i++) outs.push(fn());
+      await sync(backend);
+      runs.push((performance.now() - t0) / 4 / 1000);
+      T.dispose(outs);
+    }
+    return bytes / median(runs) / 1e9;
+  };
+  const result = {
+    add: await time(() => T.add(x, y), 3 * 4 * n),
+    exp: await time(() => T.exp(x), 2 * 4 * n),
+    sum: await time(() => T.sum(x), 4 * n),
+  };
+  T.dispose([x, y]);
+  return result;
+}
+
+/** The training step of the issue: ViT width 128, depth 6, 2 heads, batch 64, 28×28, 4×4 patches, AdamW. */
+async function benchTrainStep(backend: string): Promise<number> {
+  await T.useBackend(backend);
+  const vit = visionTransformer({
+    img_size: 28,
+    patch_size: 4,
+    in_chans: 1,
+    num_classes: 10,
+    embed_dim: 128,
+    depth: 6,
+    num_heads: 2,
+    qkv_bias: true,
+    use_abs_pos_emb: true,
+  });
+  const optimizer = adamw({ learningRate: 1e-3, weightDecay: 0.05 });
+  let params = vit.init(T.key(0));
+  let opt = optimizer.init(params);
+  const images = T.uniform(T.key(1), [64, 1, 28, 28]);
+  const labels = T.tensor(Array.from({ length: 64 }, (_, i) => i % 10), { dtype: "int32" });
+  const step = () => {
+    const out = T.tidy(() => {
+      const { value, grads } = T.valueAndGrad((p: ViTParams) =>
+        T.crossEntropy(vit.apply(p, images), labels)
+      )(params);
+      const { updates, state } = optimizer.update(grads, opt, params);
+      return { params: applyUpdates(params, updates), opt: state, loss: value };
+    });
+    T.dispose([params, opt]);
+    params = out.params;
+    opt = out.opt;
+    return out.loss;
+  };
+  const losses: number[] = [];
+  const times: number[] = [];
+  for (let i = 0; i < 4; i++) {
+    const t0 = performance.now();
+    const loss = step();
+    losses.push((await T.toArray(loss))[0]); // the only readback of a step: its loss
+    times.push((performance.now() - t0) / 1000);
+    T.dispose(loss);
+  }
+  if (!losses.every(Number.isFinite)) throw new Error(`training step on ${backend} gave ${losses}`);
+  T.dispose([params, opt, images, labels]);
+  await T.useBackend("cpu");
+  return median(times.slice(1)); // the first step compiles kernels
+}
+
+const lines: string[] = [];
+const adapter = HAS_WEBGPU
+  ? (T.getBackend("webgpu") as unknown as { context: GpuContext }).context.adapterInfo.description
+  : "none";
+lines.push(`WebGPU adapter: ${adapter}`);
+lines.push("", "| matmul (float32) | " + BACKENDS.map((b) => `${b} GFLOP/s`).join(" | ") + " |");
+lines.push("| --- | " + BACKENDS.map(() => "---:").join(" | ") + " |");
+for (const c of MATMULS) {
+  const rates = [];
+  for (const b of BACKENDS) rates.push((await benchMatmul(c, b)).toFixed(2));
+  lines.push(`| ${c.name} | ${rates.join(" | ")} |`);
+}
+lines.push("", "| 4M float32 elements | " + BACKENDS.map((b) => `${b} GB/s`).join(" | ") + " |");
+lines.push("| --- | " + BACKENDS.map(() => "---:").join(" | ") + " |");
+const ew = [];
+for (const b of BACKENDS) ew.push(await benchElementwise(b));
+for (const op of ["add", "exp", "sum"] as const) {
+  lines.push(`| ${op} | ${ew.map((r) => r[op].toFixed(2)).join(" | ")} |`);
+}
+lines.push(
+  "",
+  "| ViT training step (width 128, depth 6, batch 64, AdamW) | " +
+    BACKENDS.map((b) => `${b} s`).join(" | ") + " |",
+);
+lines.push("| --- | " + BACKENDS.map(() => "---:").join(" | ") + " |");
+const steps = [];
+for (const b of BACKENDS) steps.push((await benchTrainStep(b)).toFixed(2));
+lines.push(`| one step (median of 3, after a warm-up step) | ${steps.join(" | ")} |`);
+console.log(lines.join("\n"));
+
+for (const backend of BACKENDS) {
+  const a = await T.toBackend(T.normal(T.key(1), [512, 512], { backend: "cpu" }), backend);
+  Deno.bench({
+    name: `matmul 512² (${backend})`,
+    group: "matmul 512",
+    n: 5,
+    warmup: 1,
+    async fn() {
+      const out = T.matmul(a, a);
+      await T.toArray(T.slice(out, [[0, 1], [0, 1]]));
+      T.dispose(out);
+    },
+  });
+}
