@@ -2,8 +2,9 @@
  * Tessella: a functional tensor library for Deno with a tape-based autograd, and a
  * readable implementation of BEiT v2 on top of it.
  *
- * The root module exports tensors, ops and autograd flat. Layers and optimizers live in
- * `@tessella/tessella/nn`; the tokenizer and the pretrainer in `./vqkd` and `./beit`.
+ * The root module exports tensors, ops and autograd flat, plus the state-dict loaders and
+ * `loadFashionMnist`. Layers and optimizers live in `@tessella/tessella/nn`, the data
+ * pipeline in `./data`.
  *
  * @example
  * ```ts
@@ -26,3 +27,4 @@ export {
   loadStateDict,
   saveStateDict,
 } from "./nn/io/state_dict.ts";
+export { loadFashionMnist } from "./data/fashion_mnist.ts";

@@ -160,4 +160,4 @@ export {
   treeMapWithPath,
   treeUnflatten,
 } from "./tree.ts";
-export { erfcScalar, erfinvScalar, erfScalar } from "./special_math.ts";
+export { erfcScalar, erfinvScalar, erfScalar, roundHalfEvenScalar } from "./special_math.ts";
