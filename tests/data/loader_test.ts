@@ -42,7 +42,7 @@ Deno.test("dataLoader() resumes mid-epoch and applies transforms with their own 
   const loader = dataLoader(data, {
     batchSize: 4,
     key: T.key(7),
-    transform: (k, batch) => ({
+    transform: (_k, batch) => ({
       a: batch,
       b: { data: batch.data.map((v) => v * 2), shape: batch.shape },
     }),
