@@ -1,6 +1,6 @@
 /**
- * BEiT v2 masked image modelling. This version holds the blockwise masking generator
- * (spec §3.2); the pretraining model and pipeline build on it.
+ * BEiT v2 masked image modelling: the blockwise masking generator (spec §3.2) and the
+ * pretraining model with the CLS bottleneck (spec §3.3–3.6).
  *
  * @example
  * ```ts
@@ -20,3 +20,13 @@ export {
   type MaskDraw,
   type MaskingOptions,
 } from "./masking.ts";
+export {
+  BEIT_PRETRAIN_DEFAULTS,
+  type BeitApplyOptions,
+  type BeitOutput,
+  type BeitPretrainConfig,
+  beitPretrainLoss,
+  beitPretrainModel,
+  type BeitPretrainParams,
+  maskedPositions,
+} from "./model.ts";

@@ -1,0 +1,140 @@
+// The BEiT v2 pretraining model against the official code on the same weights: logits of
+// both branches for every position, normalised patch tokens, both masked losses and every
+// gradient of their sum; plus the init quirks of spec §1.5 and the official key names.
+
+import assert from "node:assert/strict";
+import * as T from "../../mod.ts";
+import { fromStateDict, loadStateDict } from "../../nn/mod.ts";
+import { beitPretrainLoss, beitPretrainModel, type BeitPretrainParams } from "../../beit/mod.ts";
+import { testOnBackends } from "../_backends.ts";
+import { assertClose } from "../_helpers.ts";
+
+const TOL = { atol: 1e-5, rtol: 1e-4 };
+const dir = new URL("../fixtures/official/", import.meta.url);
+const read = (name: string, backend?: string) =>
+  loadStateDict(new URL(name, dir).pathname, { backend });
+
+async function official() {
+  const model = beitPretrainModel(
+    JSON.parse(await Deno.readTextFile(new URL("beit_config.json", dir))),
+  );
+  const params = fromStateDict(model.init(T.key(0)), await read("beit_weights.safetensors"));
+  const io = await read("beit_eval.safetensors");
+  const mask = (await read("beit_eval.safetensors", "cpu")).get("mask")!; // masks live on the host
+  return { model, params, io, mask };
+}
+
+testOnBackends(
+  "beitPretrainModel() reproduces the official logits of both branches (all tokens, eval)",
+  async () => {
+    const { model, params, io, mask } = await official();
+    const out = model.apply(params, io.get("images_normalized")!, { mask, allTokens: true });
+    assertClose(await T.toArray(out.logits), await T.toArray(io.get("logits_all")!), TOL, "logits");
+    assertClose(
+      await T.toArray(out.logitsClsPt),
+      await T.toArray(io.get("logits_cls_pt_all")!),
+      TOL,
+      "logits_cls_pt",
+    );
+    assertClose(
+      await T.toArray(out.patchTokens),
+      await T.toArray(io.get("patch_tokens")!),
+      TOL,
+      "patch tokens",
+    );
+    assertClose(
+      await T.toArray(out.patchTokensClsPt),
+      await T.toArray(io.get("patch_tokens_cls_pt")!),
+      TOL,
+      "patch tokens (bottleneck)",
+    );
+  },
+);
+
+testOnBackends(
+  "beitPretrainModel() matches the official masked losses and every gradient",
+  async () => {
+    const { model, params, io, mask } = await official();
+    const labels = io.get("labels")!;
+    const { grads, aux } = T.valueAndGrad((p: BeitPretrainParams) => {
+      const l = beitPretrainLoss(
+        model.apply(p, io.get("images_normalized")!, { mask, train: true }),
+        labels,
+      );
+      return [l.loss, l];
+    }, { hasAux: true })(params);
+    assert.deepEqual(aux.labels.shape, [4 * 20]); // 20 of 49 masked per image
+    assertClose(
+      await T.toArray(aux.lossMain),
+      await T.toArray(io.get("loss_main")!),
+      TOL,
+      "loss_main",
+    );
+    assertClose(
+      await T.toArray(aux.lossClsPt),
+      await T.toArray(io.get("loss_cls_pt")!),
+      TOL,
+      "loss_cls_pt",
+    );
+    const flat = T.treeFlattenWithPath(grads);
+    assert.equal(flat.length, [...io.keys()].filter((k) => k.startsWith("grad.")).length);
+    for (const [path, g] of flat) {
+      assertClose(
+        await T.toArray(g as T.Tensor),
+        await T.toArray(io.get(`grad.${path}`)!),
+        TOL,
+        `grad ${path}`,
+      );
+    }
+  },
+);
+
+Deno.test("beitPretrainModel() masked logits are the all-token logits at the masked positions", async () => {
+  const { model, params, io, mask } = await official();
+  const all = model.apply(params, io.get("images_normalized")!, { mask, allTokens: true });
+  const masked = model.apply(params, io.get("images_normalized")!, { mask });
+  const picked = T.take(T.reshape(all.logits, [4 * 49, 96]), T.tensor(masked.maskedIndices), {
+    axis: 0,
+  });
+  assert.deepEqual(T.toArraySync(masked.logits), T.toArraySync(picked));
+  assert.throws(
+    () =>
+      model.apply(params, io.get("images_normalized")!, {
+        mask: T.zeros([4, 48], { dtype: "bool" }),
+      }),
+    /mask must be \[4, 49\]/,
+  );
+});
+
+Deno.test("beitPretrainModel() keys follow spec §5.3 and the init quirks of spec §1.5", async () => {
+  const { params } = await official();
+  const sd = await read("beit_weights.safetensors");
+  assert.deepEqual(
+    T.treeFlattenWithPath(params).map(([p]) => p),
+    [...sd.keys()].filter((k) => !k.endsWith("relative_position_index")),
+  );
+  const model = beitPretrainModel({
+    img_size: 32,
+    patch_size: 4,
+    in_chans: 3,
+    vocab_size: 64,
+    embed_dim: 192,
+    depth: 4,
+    num_heads: 4,
+    early_layers: 3,
+  });
+  const p = model.init(T.key(1));
+  const std = (t: T.Tensor) => Math.sqrt(T.toArraySync(T.mean(T.square(t)))[0]);
+  const maxAbs = (t: T.Tensor) => T.toArraySync(T.max(T.abs(t)))[0];
+  assert.ok(maxAbs(p.blocks[0].attn.qkv.weight) <= 0.02); // truncated at ±1σ
+  assert.ok(Math.abs(std(p.blocks[0].attn.qkv.weight) - 0.0108) < 0.0005);
+  assert.ok(maxAbs(p.mask_token) <= 0.02 && maxAbs(p.lm_head.weight) <= 0.02);
+  // Bottleneck blocks keep PyTorch's default U(±1/√192): std 1/√(3·192) ≈ 0.0417 …
+  assert.ok(Math.abs(std(p.cls_pt_layers[0].attn.qkv.weight) - 1 / Math.sqrt(3 * 192)) < 0.002);
+  // … with the proj rescaled by 1/√(2·(l + j + 1)) = 1/√8 for l = 3, j = 0.
+  assert.ok(
+    Math.abs(std(p.cls_pt_layers[0].attn.proj.weight) - 1 / Math.sqrt(3 * 192) / Math.sqrt(8)) <
+      0.001,
+  );
+  assert.deepEqual(T.toArraySync(p.blocks[0].gamma_1!).slice(0, 2), new Float32Array([0.1, 0.1]));
+});
