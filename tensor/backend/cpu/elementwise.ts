@@ -13,7 +13,7 @@ import {
 } from "../../special_math.ts";
 import { sizeOf } from "../../shape.ts";
 import type { View } from "../../tensor.ts";
-import { arrayOf, elementOffsets, isDense } from "./strided.ts";
+import { arrayOf, elementOffsets } from "./strided.ts";
 
 type Fn1 = (x: number) => number;
 type Fn2 = (a: number, b: number) => number;
@@ -69,47 +69,108 @@ const INT_MUL: Fn2 = Math.imul;
 /** Casting to bool is "is non-zero" (NaN counts as non-zero, as in NumPy). */
 const TO_BOOL: Fn1 = (x) => (x !== 0 ? 1 : 0);
 
-/** Storage indices of a view's elements, or null when they are simply offset + i. */
-function offsetsOrNull(x: View): Int32Array | null {
-  return isDense(x) ? null : elementOffsets(x.shape, x.strides, x.offset);
+/**
+ * Walks the output in rows: the views' shapes are collapsed (adjacent axes that every
+ * view steps through contiguously merge), then `row(start, offsets, length, steps)` is
+ * called once per row of the last collapsed axis, with each view's storage offset at the
+ * row's start and its step along the row. Most tensors collapse to one or two axes, so a
+ * whole contiguous tensor is a single row.
+ */
+export function forEachRow(
+  views: readonly View[],
+  row: (start: number, offsets: number[], length: number, steps: number[]) => void,
+): void {
+  const shape: number[] = [];
+  const strides: number[][] = views.map(() => []);
+  views[0].shape.forEach((d, axis) => {
+    if (d === 1) return;
+    const last = shape.length - 1;
+    if (last >= 0 && views.every((v, k) => strides[k][last] === v.strides[axis] * d)) {
+      shape[last] *= d;
+      views.forEach((v, k) => (strides[k][last] = v.strides[axis]));
+    } else {
+      shape.push(d);
+      views.forEach((v, k) => strides[k].push(v.strides[axis]));
+    }
+  });
+  const n = shape.reduce((x, y) => x * y, 1);
+  if (n === 0) return;
+  const rank = shape.length;
+  const length = rank === 0 ? 1 : shape[rank - 1];
+  const steps = strides.map((s) => (rank === 0 ? 0 : s[rank - 1]));
+  const offsets = views.map((v) => v.offset);
+  const index = new Array<number>(Math.max(0, rank - 1)).fill(0);
+  for (let start = 0; start < n; start += length) {
+    row(start, offsets, length, steps);
+    for (let d = rank - 2; d >= 0; d--) {
+      index[d]++;
+      views.forEach((_, k) => (offsets[k] += strides[k][d]));
+      if (index[d] < shape[d]) break;
+      views.forEach((_, k) => (offsets[k] -= strides[k][d] * shape[d]));
+      index[d] = 0;
+    }
+  }
 }
+
+type RowLoop = (
+  out: TypedArray,
+  o: number,
+  a: TypedArray,
+  ia: number,
+  sa: number,
+  b: TypedArray,
+  ib: number,
+  sb: number,
+  n: number,
+) => void;
+
+/** Hand-written row loops for the commonest ops, so the hot loop has no function call. */
+const FAST_ROWS: Partial<Record<BinaryOp, RowLoop>> = {
+  add: (out, o, a, ia, sa, b, ib, sb, n) => {
+    for (let i = 0; i < n; i++, ia += sa, ib += sb) out[o + i] = a[ia] + b[ib];
+  },
+  sub: (out, o, a, ia, sa, b, ib, sb, n) => {
+    for (let i = 0; i < n; i++, ia += sa, ib += sb) out[o + i] = a[ia] - b[ib];
+  },
+  mul: (out, o, a, ia, sa, b, ib, sb, n) => {
+    for (let i = 0; i < n; i++, ia += sa, ib += sb) out[o + i] = a[ia] * b[ib];
+  },
+  div: (out, o, a, ia, sa, b, ib, sb, n) => {
+    for (let i = 0; i < n; i++, ia += sa, ib += sb) out[o + i] = a[ia] / b[ib];
+  },
+};
 
 /** `out[i] = op(x[i])`. */
 export function unary(op: UnaryOp, x: View, outDtype: DType): TypedArray {
   const f = op === "copy" && outDtype === "bool" && x.dtype !== "bool" ? TO_BOOL : UNARY[op];
-  const n = sizeOf(x.shape);
-  const out = allocArray(outDtype, n);
+  const out = allocArray(outDtype, sizeOf(x.shape));
   const src = arrayOf(x);
-  const offsets = offsetsOrNull(x);
-  if (offsets === null) {
-    const base = x.offset;
-    for (let i = 0; i < n; i++) out[i] = f(src[base + i]);
-  } else {
-    for (let i = 0; i < n; i++) out[i] = f(src[offsets[i]]);
+  if (op === "copy" && f !== TO_BOOL) {
+    forEachRow([x], (o, [ix], n, [sx]) => {
+      for (let i = 0; i < n; i++, ix += sx) out[o + i] = src[ix];
+    });
+    return out;
   }
+  forEachRow([x], (o, [ix], n, [sx]) => {
+    for (let i = 0; i < n; i++, ix += sx) out[o + i] = f(src[ix]);
+  });
   return out;
 }
 
 /** `out[i] = op(a[i], b[i])` for two views of the same shape. */
 export function binary(op: BinaryOp, a: View, b: View, outDtype: DType): TypedArray {
-  const f = op === "mul" && outDtype === "int32" ? INT_MUL : BINARY[op];
-  const n = sizeOf(a.shape);
-  const out = allocArray(outDtype, n);
+  const out = allocArray(outDtype, sizeOf(a.shape));
   const srcA = arrayOf(a);
   const srcB = arrayOf(b);
-  const offA = offsetsOrNull(a);
-  const offB = offsetsOrNull(b);
-  if (offA === null && offB === null) {
-    const baseA = a.offset;
-    const baseB = b.offset;
-    for (let i = 0; i < n; i++) out[i] = f(srcA[baseA + i], srcB[baseB + i]);
-  } else {
-    for (let i = 0; i < n; i++) {
-      const va = offA === null ? srcA[a.offset + i] : srcA[offA[i]];
-      const vb = offB === null ? srcB[b.offset + i] : srcB[offB[i]];
-      out[i] = f(va, vb);
-    }
+  const fast = outDtype === "int32" && op === "mul" ? undefined : FAST_ROWS[op];
+  if (fast) {
+    forEachRow([a, b], (o, [ia, ib], n, [sa, sb]) => fast(out, o, srcA, ia, sa, srcB, ib, sb, n));
+    return out;
   }
+  const f = op === "mul" && outDtype === "int32" ? INT_MUL : BINARY[op];
+  forEachRow([a, b], (o, [ia, ib], n, [sa, sb]) => {
+    for (let i = 0; i < n; i++, ia += sa, ib += sb) out[o + i] = f(srcA[ia], srcB[ib]);
+  });
   return out;
 }
 

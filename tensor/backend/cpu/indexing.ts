@@ -7,6 +7,7 @@ import { allocArray, type TypedArray } from "../../dtype.ts";
 import { contiguousStrides, type Shape, sizeOf } from "../../shape.ts";
 import type { View } from "../../tensor.ts";
 import { arrayOf, elementOffsets, readView } from "./strided.ts";
+import { forEachRow } from "./elementwise.ts";
 
 /** Maps an index into [0, size), allowing NumPy-style negative indices; throws otherwise. */
 function checkIndex(i: number, size: number, op: string, axis: number): number {
@@ -59,13 +60,23 @@ export function concat(xs: readonly View[], axis: number, outShape: Shape): Type
   const outStrides = contiguousStrides(outShape);
   let start = 0;
   for (const x of xs) {
-    const src = arrayOf(x);
-    const from = elementOffsets(x.shape, x.strides, x.offset);
-    const to = elementOffsets(x.shape, outStrides, start * outStrides[axis]);
-    for (let i = 0; i < from.length; i++) out[to[i]] = src[from[i]];
+    copyInto(out, { shape: x.shape, strides: outStrides, offset: start * outStrides[axis] }, x);
     start += x.shape[axis];
   }
   return out;
+}
+
+/** Writes view x into `out` at the positions of `target` (a layout of out with x's shape). */
+function copyInto(
+  out: TypedArray,
+  target: { shape: Shape; strides: readonly number[]; offset: number },
+  x: View,
+): void {
+  const src = arrayOf(x);
+  const to = { ...target, storage: x.storage, dtype: x.dtype } as View;
+  forEachRow([x, to], (_o, [ix, io], n, [sx, so]) => {
+    for (let i = 0; i < n; i++, ix += sx, io += so) out[io] = src[ix];
+  });
 }
 
 /** Zeros of `outShape` with `x` written at `starts[d] + i·steps[d]` along each axis. */
@@ -79,9 +90,10 @@ export function unslice(
   const outStrides = contiguousStrides(outShape);
   let base = 0;
   for (let d = 0; d < outShape.length; d++) base += starts[d] * outStrides[d];
-  const to = elementOffsets(x.shape, outStrides.map((s, d) => s * steps[d]), base);
-  const from = elementOffsets(x.shape, x.strides, x.offset);
-  const src = arrayOf(x);
-  for (let i = 0; i < to.length; i++) out[to[i]] = src[from[i]];
+  copyInto(
+    out,
+    { shape: x.shape, strides: outStrides.map((s, d) => s * steps[d]), offset: base },
+    x,
+  );
   return out;
 }
