@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import * as T from "../../mod.ts";
 import { matmulBlocked, matmulNaive } from "../../tensor/backend/cpu/matmul.ts";
+import { matmulWasm } from "../../tensor/backend/cpu/matmul_wasm.ts";
 import { layoutArb, makeTensor, refArb, valuesArb } from "../_arbitrary.ts";
 import { assertClose, F64, SEED, values } from "../_helpers.ts";
 import * as R from "../_reference.ts";
@@ -134,6 +135,33 @@ Deno.test("matmulBlocked() agrees with matmulNaive() on ragged sizes and views",
           slow,
           dtype === "float32" ? { atol: 1e-5, rtol: 1e-5 } : F64,
           "blocked vs naive",
+        );
+      },
+    ),
+    { seed: SEED, numRuns: 80 },
+  );
+});
+
+Deno.test("matmulWasm() (WebAssembly SIMD, float32) agrees with matmulNaive() on ragged sizes and views", () => {
+  fc.assert(
+    fc.property(
+      fc.tuple(
+        fc.integer({ min: 1, max: 21 }),
+        fc.integer({ min: 0, max: 21 }),
+        fc.integer({ min: 1, max: 21 }),
+        fc.integer({ min: 1, max: 3 }),
+      )
+        .chain(([m, k, n, b]) => fc.tuple(valuesArb([b, m, k]), valuesArb([b, k, n]))),
+      layoutArb,
+      layoutArb,
+      ([a, b], la, lb) => {
+        const ta = makeTensor(a, "float32", la);
+        const tb = makeTensor(b, "float32", lb);
+        assertClose(
+          matmulWasm(ta, tb),
+          matmulNaive(ta, tb),
+          { atol: 1e-5, rtol: 1e-5 },
+          "wasm vs naive",
         );
       },
     ),
