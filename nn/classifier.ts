@@ -1,0 +1,147 @@
+// Training and evaluating image classifiers: the supervised teacher, fine-tuning and the
+// linear probe all share this loop. A step runs inside tidy(), reads back only its loss,
+// and the optimizer state is threaded through.
+// Legend: B batch · K classes
+
+import {
+  argmax,
+  cast,
+  crossEntropy,
+  dispose,
+  equal,
+  foldIn,
+  type Key,
+  key,
+  sum,
+  type Tensor,
+  tidy,
+  toArray,
+} from "../tensor/mod.ts";
+import { valueAndGrad } from "../autograd/mod.ts";
+import { dataLoader, type HostDataset } from "../data/loader.ts";
+import type { ImageBatch } from "../data/transforms.ts";
+import { applyUpdates, type GradientTransformation } from "./optim/transform.ts";
+import { progressBar } from "./progress.ts";
+
+/** A classifier: params and images → logits [B, K]. */
+export type ClassifierApply<P> = (
+  params: P,
+  images: Tensor,
+  options: { train: boolean; key?: Key },
+) => Tensor;
+
+/** Options of trainClassifier. */
+export interface TrainClassifierOptions<P> {
+  apply: ClassifierApply<P>;
+  params: P;
+  optimizer: GradientTransformation<unknown[]>;
+  data: HostDataset;
+  epochs: number;
+  batchSize: number;
+  key: Key;
+  /** Host augmentation of a [0, 1] batch; return the model's input (normalised). */
+  transform?: (key: Key, batch: ImageBatch) => ImageBatch;
+  labelSmoothing?: number;
+  label?: string;
+  quiet?: boolean;
+  /** Called after every step with the step number and its loss. */
+  onStep?: (step: number, loss: number) => void;
+}
+
+/**
+ * Trains a classifier with cross-entropy.
+ *
+ * @param options see TrainClassifierOptions
+ * @returns the trained params and the mean loss of the last epoch
+ */
+export async function trainClassifier<P>(
+  options: TrainClassifierOptions<P>,
+): Promise<{ params: P; lastEpochLoss: number }> {
+  const loader = dataLoader(options.data, {
+    batchSize: options.batchSize,
+    key: options.key,
+    transform: options.transform
+      ? (k, batch) => ({ images: options.transform!(k, batch) })
+      : undefined,
+  });
+  let params = options.params;
+  let opt = options.optimizer.init(params);
+  let step = 0;
+  let lastEpochLoss = NaN;
+  for (let epoch = 0; epoch < options.epochs; epoch++) {
+    const bar = progressBar(
+      `${options.label ?? "train"} epoch ${epoch + 1}/${options.epochs}`,
+      loader.batchesPerEpoch,
+      { quiet: options.quiet },
+    );
+    let total = 0;
+    for await (const batch of loader.epoch(epoch)) {
+      const stepKey = foldIn(options.key, step);
+      const out = tidy(() => {
+        const loss = (p: P) =>
+          crossEntropy(
+            options.apply(p, batch.views.images, { train: true, key: stepKey }),
+            batch.labels,
+            {
+              labelSmoothing: options.labelSmoothing ?? 0,
+            },
+          );
+        const { value, grads } = valueAndGrad(loss)(params);
+        const { updates, state } = options.optimizer.update(grads, opt, params);
+        return { params: applyUpdates(params, updates), opt: state, loss: value };
+      });
+      dispose([params, opt, batch.views, batch.labels]);
+      params = out.params;
+      opt = out.opt;
+      const loss = (await toArray(out.loss))[0];
+      dispose(out.loss);
+      total += loss;
+      step++;
+      options.onStep?.(step, loss);
+      bar.update(batch.step + 1, { loss });
+    }
+    lastEpochLoss = total / loader.batchesPerEpoch;
+    bar.done({ loss: lastEpochLoss });
+  }
+  dispose(opt);
+  return { params, lastEpochLoss };
+}
+
+/**
+ * Top-1 accuracy of a classifier on a data set (no augmentation beyond `transform`).
+ *
+ * @returns accuracy in [0, 1]
+ */
+export async function evaluateClassifier<P>(
+  apply: ClassifierApply<P>,
+  params: P,
+  data: HostDataset,
+  options: { batchSize?: number; transform?: (batch: ImageBatch) => ImageBatch; key?: Key } = {},
+): Promise<number> {
+  const loader = dataLoader(data, {
+    batchSize: options.batchSize ?? 256,
+    key: options.key ?? key(0),
+    shuffle: false,
+    dropLast: false,
+    transform: options.transform
+      ? (_k, batch) => ({ images: options.transform!(batch) })
+      : undefined,
+  });
+  let correct = 0;
+  for await (const batch of loader.epoch(0)) {
+    const hits = tidy(() =>
+      sum(
+        cast(
+          equal(
+            argmax(apply(params, batch.views.images, { train: false }), { axis: 1 }),
+            batch.labels,
+          ),
+          "int32",
+        ),
+      )
+    );
+    correct += (await toArray(hits))[0];
+    dispose([hits, batch.views, batch.labels]);
+  }
+  return correct / data.labels.length;
+}
