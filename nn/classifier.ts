@@ -8,6 +8,7 @@ import {
   cast,
   crossEntropy,
   dispose,
+  disposeReplaced,
   equal,
   foldIn,
   type Key,
@@ -90,7 +91,8 @@ export async function trainClassifier<P>(
         const { updates, state } = options.optimizer.update(grads, opt, params);
         return { params: applyUpdates(params, updates), opt: state, loss: value };
       });
-      dispose([params, opt, batch.views, batch.labels]);
+      disposeReplaced({ params, opt }, out);
+      dispose([batch.views, batch.labels]);
       params = out.params;
       opt = out.opt;
       const loss = (await toArray(out.loss))[0];

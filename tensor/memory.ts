@@ -155,3 +155,25 @@ export function memoryStats(): MemoryStats {
     poolBytes: pools.reduce((n, f) => n + f(), 0),
   };
 }
+
+/**
+ * Disposes the tensors of `previous` that `next` no longer holds: the safe way to drop an
+ * old state when the new one shares unchanged leaves with it (e.g. an optimizer or
+ * quantizer state where only some entries were replaced).
+ *
+ * @param previous the old tree
+ * @param next the new tree (its tensors are kept)
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { disposeReplaced, ones } from "@tessella/tessella";
+ * const old = { a: ones([1]), b: ones([1]) };
+ * const next = { a: old.a, b: ones([2]) };
+ * disposeReplaced(old, next);
+ * assert.ok(!old.a.disposed && old.b.disposed);
+ * ```
+ */
+export function disposeReplaced(previous: unknown, next: unknown): void {
+  const keepers = new Set(treeLeaves(next));
+  dispose(treeLeaves(previous).filter((leaf) => !keepers.has(leaf)));
+}

@@ -27,7 +27,15 @@ export { type TensorLike } from "./_core.ts";
 export { type DType, DTYPES, isFloatDType, promoteDTypes, type TypedArray } from "./dtype.ts";
 export { broadcastShapes, type Shape } from "./shape.ts";
 export { checkLive, Storage, Tensor, type View } from "./tensor.ts";
-export { dispose, keep, type MemoryStats, memoryStats, registerPool, tidy } from "./memory.ts";
+export {
+  dispose,
+  disposeReplaced,
+  keep,
+  type MemoryStats,
+  memoryStats,
+  registerPool,
+  tidy,
+} from "./memory.ts";
 export { record, type Recorder, setRecorder, type VjpFn } from "./recorder.ts";
 export {
   arange,

@@ -41,3 +41,20 @@ export {
   type VqkdParams,
   type VqkdState,
 } from "./model.ts";
+export { evaluateTokenizer, loadTokenizer } from "./evaluate.ts";
+export {
+  type TrainedTokenizer,
+  trainVqkd,
+  type TrainVqkdOptions,
+  VQKD_CONFIGS,
+  vqkdAugment,
+} from "./train.ts";
+export {
+  classifierTeacher,
+  clipTeacher,
+  dinoTeacher,
+  pixelTeacher,
+  type Teacher,
+  toChannels,
+} from "./teachers.ts";
+export { codeColor, codePatchGrid, tokenMap, usageHistogramSvg } from "./report.ts";

@@ -147,6 +147,7 @@ export function vqkd(input: Partial<VqkdConfig> | Record<string, unknown>): {
     images: Tensor,
     options?: VqkdApplyOptions,
   ): VqkdOutput;
+  project(params: VqkdParams, images: Tensor): Tensor;
 } {
   const config = parseConfig(input as Record<string, unknown>, VQKD_DEFAULTS, "VQ-KD config");
   const vitBase = {
@@ -207,6 +208,13 @@ export function vqkd(input: Partial<VqkdConfig> | Record<string, unknown>): {
         decode_task_layer: { "0": decodeTask.first.init(k3), "2": decodeTask.second.init(k4) },
       };
       return { params, state: { quantize: initQuantizerState(quantizer) } };
+    },
+    /** The encoder's projections [B, N, C] before normalisation (what the quantizer reads). */
+    project(params, images) {
+      const encoded = encoder.apply(params.encoder, preprocess(images), {
+        returnPatchTokens: true,
+      });
+      return applyTask(params.encode_task_layer, encoded);
     },
     apply(params, state, images, options = {}) {
       const train = options.train ?? false;

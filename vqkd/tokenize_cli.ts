@@ -1,0 +1,98 @@
+// `deno task tokenize --checkpoint F --config C.json [--json] [--out DIR] IMAGE...`
+//
+// Tokenizes images with a VQ-KD checkpoint in the official format. Each image is read
+// (PNG or JPEG), kept as is when it is already img_size × img_size, else resized on its
+// shorter side to img_size·256/224 (bicubic) and centre-cropped to img_size, as the
+// official test_get_code.py; then converted to the tokenizer's channels. --json prints
+// {"tokens": [[...], ...]} (one row per image, row-major patches); --out writes a token
+// map per image (each patch coloured by its code).
+
+import { parseArgs } from "node:util";
+import { tensor, toArray } from "../tensor/mod.ts";
+import { decodeImage, encodeImagePng, resizeAndCenterCrop } from "../data/image_folder.ts";
+import { loadTokenizer } from "./evaluate.ts";
+import { tokenMap } from "./report.ts";
+
+const USAGE =
+  `Usage: deno task tokenize --checkpoint FILE --config CONFIG.json [--json] [--out DIR] IMAGE...
+
+  --checkpoint FILE   VQ-KD weights with the official keys (.pth or .safetensors)
+  --config FILE       the architecture as JSON (official constructor names)
+  --json              print {"tokens": [[...], ...]} to stdout
+  --out DIR           write DIR/<image name>.tokens.png, a token map per image
+  -h, --help          show this help`;
+
+/** Runs the CLI with the given arguments; returns the process exit code. */
+export async function main(args: string[]): Promise<number> {
+  let flags;
+  try {
+    flags = parseArgs({
+      args,
+      options: {
+        checkpoint: { type: "string" },
+        config: { type: "string" },
+        json: { type: "boolean", default: false },
+        out: { type: "string" },
+        help: { type: "boolean", short: "h", default: false },
+      },
+      allowPositionals: true,
+    });
+  } catch (error) {
+    console.error(`${(error as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  const { values, positionals } = flags;
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  if (!values.checkpoint || !values.config || positionals.length === 0) {
+    console.error(
+      `Missing ${
+        !values.checkpoint ? "--checkpoint" : !values.config ? "--config" : "images"
+      }.\n\n${USAGE}`,
+    );
+    return 2;
+  }
+  let config: Record<string, unknown>;
+  try {
+    config = JSON.parse(await Deno.readTextFile(values.config));
+  } catch (error) {
+    console.error(`Cannot read config ${values.config}: ${(error as Error).message}`);
+    return 1;
+  }
+  try {
+    const { model, params, state } = await loadTokenizer(values.checkpoint, config);
+    const size = model.config.encoder.img_size as number ?? 224;
+    const channels = (model.config.encoder.in_chans as number ?? 3) as 1 | 3;
+    const rows: number[][] = [];
+    for (const path of positionals) {
+      let bytes: Uint8Array;
+      try {
+        bytes = await Deno.readFile(path);
+      } catch (error) {
+        throw new Error(`Cannot read image ${path}: ${(error as Error).message}`);
+      }
+      const image = resizeAndCenterCrop(decodeImage(bytes, path, channels), size);
+      const x = tensor(image.data, { shape: [1, channels, size, size] });
+      const tokens = Array.from(await toArray(model.apply(params, state, x).tokens));
+      rows.push(tokens);
+      if (values.out) {
+        await Deno.mkdir(values.out, { recursive: true });
+        const name = path.split("/").pop()!.replace(/\.[^.]+$/, "");
+        await Deno.writeFile(
+          `${values.out}/${name}.tokens.png`,
+          encodeImagePng(tokenMap(tokens, size / (model.config.encoder.patch_size as number))),
+        );
+      }
+    }
+    if (values.json) console.log(JSON.stringify({ tokens: rows }));
+    else rows.forEach((row, i) => console.log(`${positionals[i]}: ${row.join(" ")}`));
+    return 0;
+  } catch (error) {
+    console.error((error as Error).message);
+    return 1;
+  }
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

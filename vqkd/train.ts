@@ -1,0 +1,271 @@
+// Training VQ-KD (spec §2.9): AdamW (β 0.9, 0.99; weight decay 1e-4), linear warmup then
+// cosine, random resized crop + horizontal flip, spherical k-means initialisation of the
+// codebook on the first batch(es), EMA codebook updates, per-epoch codebook usage,
+// checkpoints and resume. The teacher sees exactly the tokenizer's crop (spec §7.19).
+// Legend: B batch · N patches · C code dim · K codes
+
+import {
+  add,
+  cast,
+  concat,
+  dispose,
+  disposeReplaced,
+  foldIn,
+  greater,
+  keep,
+  type Key,
+  l2Normalize,
+  reshape,
+  stack,
+  sum,
+  type Tensor,
+  tidy,
+  toArray,
+  zeros,
+} from "../tensor/mod.ts";
+import { valueAndGrad } from "../autograd/mod.ts";
+import { dataLoader, type HostDataset } from "../data/loader.ts";
+import {
+  horizontalFlip,
+  type ImageBatch,
+  resizedCrop,
+  sampleResizedCropBoxes,
+} from "../data/transforms.ts";
+import { loadCheckpoint, saveCheckpoint } from "../nn/io/checkpoint.ts";
+import { adamw } from "../nn/optim/alias.ts";
+import { warmupCosine } from "../nn/optim/schedule.ts";
+import { applyUpdates } from "../nn/optim/transform.ts";
+import { progressBar } from "../nn/progress.ts";
+import { vqkd, type VqkdParams, type VqkdState } from "./model.ts";
+import { kmeansInit } from "./quantizer.ts";
+import type { Teacher } from "./teachers.ts";
+
+/** Named VQ-KD architectures: the Fashion-MNIST default and the official releases. */
+export const VQKD_CONFIGS: Record<string, Record<string, unknown>> = {
+  "fashion-mnist": {
+    encoder: {
+      img_size: 28,
+      patch_size: 4,
+      in_chans: 1,
+      embed_dim: 128,
+      depth: 4,
+      num_heads: 4,
+      qkv_bias: true,
+    },
+    decoder: {
+      img_size: 7,
+      patch_size: 1,
+      in_chans: 32,
+      embed_dim: 128,
+      depth: 1,
+      num_heads: 4,
+      qkv_bias: true,
+    },
+    n_embed: 512,
+    embed_dim: 32,
+    decoder_out_dim: 128,
+  },
+  ...Object.fromEntries(
+    [["3x768x12_clip", 3, 512], ["1x768x12_clip", 1, 512], ["1x768x12_dino", 1, 768]].map((
+      [name, depth, out],
+    ) => [
+      `vqkd_encoder_base_decoder_${name}`,
+      {
+        encoder: {
+          img_size: 224,
+          patch_size: 16,
+          in_chans: 3,
+          embed_dim: 768,
+          depth: 12,
+          num_heads: 12,
+          qkv_bias: true,
+        },
+        decoder: {
+          img_size: 14,
+          patch_size: 1,
+          in_chans: 32,
+          embed_dim: 768,
+          depth,
+          num_heads: 12,
+          qkv_bias: true,
+        },
+        n_embed: 8192,
+        embed_dim: 32,
+        decoder_out_dim: out,
+      },
+    ]),
+  ),
+};
+
+/** Options of trainVqkd. */
+export interface TrainVqkdOptions {
+  /** Architecture (official names); decoder_out_dim must equal the teacher's feature size. */
+  model: Record<string, unknown>;
+  teacher: Teacher;
+  data: HostDataset;
+  epochs: number;
+  batchSize: number;
+  learningRate: number;
+  minLearningRate?: number;
+  warmupEpochs?: number;
+  weightDecay?: number;
+  key: Key;
+  /** Checkpoint file: written after every epoch, resumed from when it exists. */
+  checkpoint?: string;
+  quiet?: boolean;
+  /** Called with each step's metrics (for the JSONL log). */
+  onStep?: (metrics: Record<string, number>) => void;
+}
+
+/** What trainVqkd returns. */
+export interface TrainedTokenizer {
+  model: ReturnType<typeof vqkd>;
+  params: VqkdParams;
+  state: VqkdState;
+  /** Codebook usage (fraction of codes used) of each epoch. */
+  usage: number[];
+}
+
+/** The VQ-KD training augmentation: random resized crop (scale 0.08–1, bicubic) and flip. */
+export function vqkdAugment(k: Key, batch: ImageBatch): ImageBatch {
+  const [kCrop, kFlip] = [foldIn(k, 0), foldIn(k, 1)];
+  const [b, , h, w] = batch.shape;
+  const boxes = sampleResizedCropBoxes(kCrop, b, h, w, { scale: [0.08, 1] });
+  return horizontalFlip(kFlip, resizedCrop(batch, boxes, h, w, "bicubic"), 0.5);
+}
+
+/**
+ * Trains a VQ-KD tokenizer on a teacher's features.
+ *
+ * @param options see TrainVqkdOptions
+ * @returns the model, its params and state, and per-epoch codebook usage
+ */
+export async function trainVqkd(options: TrainVqkdOptions): Promise<TrainedTokenizer> {
+  const model = vqkd(options.model);
+  if (model.config.decoderOutDim !== options.teacher.dim && Number.isFinite(options.teacher.dim)) {
+    throw new Error(
+      `Cannot train VQ-KD: decoder_out_dim ${model.config.decoderOutDim} differs from the teacher's ${options.teacher.dim} features`,
+    );
+  }
+  const loader = dataLoader(options.data, {
+    batchSize: options.batchSize,
+    key: foldIn(options.key, 1),
+    transform: (k, b) => ({ images: vqkdAugment(k, b) }),
+  });
+  const steps = options.epochs * loader.batchesPerEpoch;
+  const optimizer = adamw({
+    learningRate: warmupCosine({
+      baseValue: options.learningRate,
+      finalValue: options.minLearningRate ?? 1e-5,
+      totalSteps: steps,
+      warmupSteps: Math.round((options.warmupEpochs ?? 0) * loader.batchesPerEpoch),
+    }),
+    b1: 0.9,
+    b2: 0.99,
+    weightDecay: options.weightDecay ?? 1e-4,
+  });
+  let { params, state } = model.init(foldIn(options.key, 0));
+  let opt = optimizer.init(params);
+  let startEpoch = 0;
+  let usage: number[] = [];
+  if (options.checkpoint) {
+    const saved = await loadCheckpoint<
+      { params: VqkdParams; state: VqkdState; opt: unknown[]; epoch: number; usage: number[] }
+    >(options.checkpoint).catch(() => null);
+    if (saved) {
+      dispose([params, state, opt]);
+      ({ params, state, opt, usage } = saved);
+      startEpoch = saved.epoch + 1;
+    }
+  }
+  const numCodes = model.config.nEmbed;
+  let initted = (await toArray(state.quantize.embedding.initted))[0] === 1;
+  for (let epoch = startEpoch; epoch < options.epochs; epoch++) {
+    const bar = progressBar(`vqkd epoch ${epoch + 1}/${options.epochs}`, loader.batchesPerEpoch, {
+      quiet: options.quiet,
+    });
+    let epochCounts = keep(zeros([numCodes])); // codes used this epoch (spec §2.8: reset per epoch)
+    let pending: Tensor[] = []; // k-means needs ≥ K vectors: gather batches until there are
+    const t0 = performance.now();
+    for await (const batch of loader.epoch(epoch)) {
+      const images = batch.views.images;
+      if (!initted) {
+        pending.push(keep(tidy(() => projectionsFor(model, params, images))));
+        const vectors = pending.reduce((n, t) => n + t.shape[0], 0);
+        if (vectors >= numCodes || batch.step === loader.batchesPerEpoch - 1) {
+          const next = tidy(() =>
+            kmeansInit(foldIn(options.key, 2), state.quantize, concat(pending))
+          );
+          dispose(pending);
+          disposeReplaced(state.quantize, next);
+          pending = [];
+          state = { ...state, quantize: next };
+          initted = true;
+        } else {
+          dispose([batch.views, batch.labels]);
+          continue;
+        }
+      }
+      const stepKey = foldIn(options.key, 1000 + epoch * loader.batchesPerEpoch + batch.step);
+      const out = tidy(() => {
+        const teacherFeatures = options.teacher.features(images);
+        const loss = (
+          p: VqkdParams,
+        ): [Tensor, { state: VqkdState; metrics: Tensor; counts: Tensor }] => {
+          const o = model.apply(p, state, images, { train: true, teacherFeatures, key: stepKey });
+          return [o.loss!, {
+            state: o.state,
+            metrics: stack([
+              o.loss!,
+              o.metrics.quantLoss!,
+              o.metrics.recLoss!,
+              o.metrics.perplexity,
+            ]),
+            counts: o.metrics.counts,
+          }];
+        };
+        const { grads, aux } = valueAndGrad(loss, { hasAux: true })(params);
+        const { updates, state: nextOpt } = optimizer.update(grads, opt, params);
+        return {
+          params: applyUpdates(params, updates),
+          opt: nextOpt,
+          state: aux.state,
+          metrics: aux.metrics,
+          counts: add(epochCounts, aux.counts),
+        };
+      });
+      disposeReplaced({ params, opt, state, epochCounts }, out);
+      dispose([batch.views, batch.labels]);
+      ({ params, opt, state } = out);
+      epochCounts = out.counts;
+      const [loss, quant, rec, perplexity] = await toArray(out.metrics);
+      dispose(out.metrics);
+      const metrics = { loss, quant_loss: quant, rec_loss: rec, perplexity };
+      options.onStep?.({ epoch, step: batch.step, ...metrics });
+      bar.update(batch.step + 1, { loss, rec: rec, ppl: perplexity });
+    }
+    const used = (await toArray(tidy(() => sum(cast(greater(epochCounts, 0), "int32")))))[0];
+    dispose(epochCounts);
+    usage = [...usage, used / numCodes];
+    bar.done({
+      usage: `${(100 * used / numCodes).toFixed(1)}%`,
+      "img/s": Math.round(
+        (loader.batchesPerEpoch * options.batchSize) / ((performance.now() - t0) / 1000),
+      ),
+    });
+    if (options.checkpoint) {
+      await saveCheckpoint(options.checkpoint, { params, state, opt, epoch, usage });
+    }
+  }
+  dispose(opt);
+  return { model, params, state, usage };
+}
+
+/** The quantizer's input for k-means: ℓ2-normalised encoder projections [B·N, C]. */
+function projectionsFor(
+  model: ReturnType<typeof vqkd>,
+  params: VqkdParams,
+  images: Tensor,
+): Tensor {
+  return l2Normalize(reshape(model.project(params, images), [-1, model.config.embedDim]));
+}
