@@ -1,6 +1,7 @@
 /**
- * BEiT v2 masked image modelling: the blockwise masking generator (spec §3.2) and the
- * pretraining model with the CLS bottleneck (spec §3.3–3.6).
+ * BEiT v2 masked image modelling: the blockwise masking generator (spec §3.2), the
+ * pretraining model with the CLS bottleneck (spec §3.3–3.6), pretraining, linear probing,
+ * fine-tuning (spec §4) and the whole Fashion-MNIST pipeline behind `deno task pretrain`.
  *
  * @example
  * ```ts
@@ -30,3 +31,25 @@ export {
   type BeitPretrainParams,
   maskedPositions,
 } from "./model.ts";
+export { pretrainBeit, type Pretrained, type PretrainOptions, type Tokenizer } from "./pretrain.ts";
+export {
+  extractFeatures,
+  type FeatureSet,
+  linearProbe,
+  pixelFeatures,
+  type ProbeOptions,
+} from "./probe.ts";
+export {
+  finetuneBeit,
+  finetuneConfig,
+  type FinetuneOptions,
+  pretrainedToFinetune,
+} from "./finetune.ts";
+export {
+  curvesSvg,
+  type PipelineOptions,
+  type Preset,
+  PRESETS,
+  type ResultRow,
+  runPipeline,
+} from "./pipeline.ts";

@@ -129,6 +129,8 @@ export interface BeitOutput {
   /** Patch tokens after the final norm, both branches [B, N, D]. */
   patchTokens: Tensor;
   patchTokensClsPt: Tensor;
+  /** The last layer's CLS token after the final norm [B, D] (the linear-probe feature). */
+  cls: Tensor;
   /** Flat indices b·N + n of the masked positions, in row-major order. */
   maskedIndices: Int32Array;
 }
@@ -277,7 +279,8 @@ export function beitPretrainModel(
       clsPt.forEach((blk, j) => {
         s = blk.apply(p.cls_pt_layers[j], s, { train, key: keys[config.depth + j], relBias });
       });
-      const patchTokens = slice(norm.apply(p.norm, x), [null, [1]]); // [B, N, D]
+      const normed = norm.apply(p.norm, x); // [B, T, D]
+      const patchTokens = slice(normed, [null, [1]]); // [B, N, D]
       const patchTokensClsPt = slice(norm.apply(p.cls_pt_norm ?? p.norm, s), [null, [1]]);
       const lmHead = (t: Tensor, which: LinearParams) => {
         if (options.allTokens) return head.apply(which, t); // [B, N, V]
@@ -292,6 +295,7 @@ export function beitPretrainModel(
         logitsClsPt: lmHead(patchTokensClsPt, p.cls_pt_lm_head ?? p.lm_head),
         patchTokens,
         patchTokensClsPt,
+        cls: reshape(slice(normed, [null, [0, 1]]), [b, d]),
         maskedIndices,
       };
     },

@@ -90,3 +90,10 @@ export {
 } from "./optim/transform.ts";
 export { constant, type Schedule, warmupCosine } from "./optim/schedule.ts";
 export { adamw, type AdamWOptions, layerId, layerwiseLrDecay, sgd } from "./optim/alias.ts";
+export {
+  type ClassifierApply,
+  evaluateClassifier,
+  trainClassifier,
+  type TrainClassifierOptions,
+} from "./classifier.ts";
+export { type ProgressBar, progressBar } from "./progress.ts";

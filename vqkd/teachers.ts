@@ -38,7 +38,7 @@ import {
 import { block, type BlockParams } from "../nn/block.ts";
 import { linearForward } from "../nn/linear.ts";
 import { patchify } from "../nn/patch_embed.ts";
-import { visionTransformer, type ViTParams } from "../nn/vision_transformer.ts";
+import type { visionTransformer, ViTParams } from "../nn/vision_transformer.ts";
 
 /** A frozen teacher. */
 export interface Teacher {

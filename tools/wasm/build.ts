@@ -3,7 +3,7 @@
 //
 //   deno run --allow-read --allow-write tools/wasm/build.ts
 
-import wabtInit from "npm:wabt@1.0.39";
+import wabtInit from "wabt";
 
 const wabt = await wabtInit();
 const source = await Deno.readTextFile(new URL("./matmul.wat", import.meta.url));

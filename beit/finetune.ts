@@ -1,0 +1,141 @@
+// Fine-tuning a pretrained BEiT v2 backbone as a classifier (spec §4.1): per-block
+// relative position bias tables initialised from the shared pretraining table, mean
+// pooling with a fresh fc_norm, a fresh head (init scale 0.001), layer-wise learning-rate
+// decay, label smoothing 0.1 and drop path. Small images (≤ 32 px) use RandomCrop with
+// 4 pixels of padding and a flip, as the official transform does for them.
+// Legend: K classes
+
+import { foldIn, type Key } from "../tensor/mod.ts";
+import type { HostDataset } from "../data/loader.ts";
+import { horizontalFlip, normalize, randomCropWithPadding } from "../data/transforms.ts";
+import { evaluateClassifier, trainClassifier } from "../nn/classifier.ts";
+import { adamw, layerwiseLrDecay } from "../nn/optim/alias.ts";
+import { warmupCosine } from "../nn/optim/schedule.ts";
+import { visionTransformer, type ViTParams } from "../nn/vision_transformer.ts";
+import type { BeitPretrainConfig, BeitPretrainParams } from "./model.ts";
+
+/** Options of finetuneBeit. */
+export interface FinetuneOptions {
+  config: BeitPretrainConfig;
+  /** Pretrained params (null: train from scratch, the random-init baseline). */
+  pretrained: BeitPretrainParams | null;
+  train: HostDataset;
+  test: HostDataset;
+  epochs: number;
+  batchSize: number;
+  learningRate: number;
+  layerDecay?: number;
+  dropPathRate?: number;
+  labelSmoothing?: number;
+  warmupEpochs?: number;
+  numClasses?: number;
+  mean?: readonly number[];
+  std?: readonly number[];
+  key: Key;
+  quiet?: boolean;
+}
+
+/** The fine-tuning classifier config for a pretraining config. */
+export function finetuneConfig(
+  config: BeitPretrainConfig,
+  numClasses: number,
+  dropPathRate: number,
+): Record<string, unknown> {
+  return {
+    img_size: config.imgSize,
+    patch_size: config.patchSize,
+    in_chans: config.inChans,
+    num_classes: numClasses,
+    embed_dim: config.embedDim,
+    depth: config.depth,
+    num_heads: config.numHeads,
+    mlp_ratio: config.mlpRatio,
+    qkv_bias: config.qkvBias,
+    init_values: config.initValues,
+    use_abs_pos_emb: config.useAbsPosEmb,
+    use_rel_pos_bias: true,
+    use_mean_pooling: true,
+    drop_path_rate: dropPathRate,
+    norm_eps: config.normEps,
+  };
+}
+
+/**
+ * Copies pretrained weights into fine-tuning params: the shared relative position table
+ * into every block, everything else by name; fc_norm and head stay freshly initialised.
+ */
+export function pretrainedToFinetune(fresh: ViTParams, pretrained: BeitPretrainParams): ViTParams {
+  const table = pretrained.rel_pos_bias?.relative_position_bias_table;
+  return {
+    ...fresh,
+    cls_token: pretrained.cls_token,
+    ...(pretrained.pos_embed ? { pos_embed: pretrained.pos_embed } : {}),
+    patch_embed: pretrained.patch_embed,
+    blocks: pretrained.blocks.map((b, i) => ({
+      ...b,
+      attn: {
+        ...b.attn,
+        relative_position_bias_table: table ?? fresh.blocks[i].attn.relative_position_bias_table,
+      },
+    })),
+  };
+}
+
+/**
+ * Fine-tunes (or trains from scratch) and reports test top-1.
+ *
+ * @param options see FinetuneOptions
+ * @returns `{ top1, params }`
+ */
+export async function finetuneBeit(
+  options: FinetuneOptions,
+): Promise<{ top1: number; params: ViTParams }> {
+  const k = options.numClasses ?? 10;
+  const vit = visionTransformer(finetuneConfig(options.config, k, options.dropPathRate ?? 0.1));
+  const fresh = vit.init(foldIn(options.key, 0));
+  const params = options.pretrained ? pretrainedToFinetune(fresh, options.pretrained) : fresh;
+  const mean = options.mean ?? [0.286];
+  const std = options.std ?? [0.353];
+  const stepsPerEpoch = Math.floor(options.train.labels.length / options.batchSize);
+  const optimizer = adamw({
+    learningRate: warmupCosine({
+      baseValue: options.learningRate,
+      finalValue: 1e-6,
+      totalSteps: options.epochs * stepsPerEpoch,
+      warmupSteps: Math.round((options.warmupEpochs ?? 0) * stepsPerEpoch),
+    }),
+    weightDecay: 0.05,
+    lrMultipliers: layerwiseLrDecay(params, {
+      depth: options.config.depth,
+      decay: options.layerDecay ?? 0.65,
+    }),
+  });
+  const size = options.config.imgSize;
+  const trained = await trainClassifier({
+    apply: (p: ViTParams, images, o) => vit.apply(p, images, o),
+    params,
+    optimizer,
+    data: options.train,
+    epochs: options.epochs,
+    batchSize: options.batchSize,
+    key: foldIn(options.key, 1),
+    labelSmoothing: options.labelSmoothing ?? 0.1,
+    transform: (key, batch) =>
+      normalize(
+        horizontalFlip(foldIn(key, 1), randomCropWithPadding(foldIn(key, 0), batch, size, 4), 0.5),
+        mean,
+        std,
+      ),
+    label: "fine-tune",
+    quiet: options.quiet,
+  });
+  const top1 = await evaluateClassifier(
+    (p: ViTParams, images, o) => vit.apply(p, images, o),
+    trained.params,
+    options.test,
+    {
+      transform: (batch) => normalize(batch, mean, std),
+    },
+  );
+  return { top1, params: trained.params };
+}

@@ -1,0 +1,688 @@
+// The whole BEiT v2 pipeline on Fashion-MNIST, stage by stage:
+//
+//   teacher (a supervised ViT) → VQ-KD (its codes distil the teacher) → BEiT v2 pretraining
+//   → linear probe and fine-tuning, plus the comparison rows of the results preset.
+//
+// Every stage writes a finished checkpoint into the output folder and is skipped when it
+// finds one (and resumes from its partial checkpoint otherwise), so an interrupted run
+// continues where it stopped. Metrics go to metrics.jsonl, results to results.json, and a
+// report (report.md with SVG curves and PNG images) is written at the end.
+
+import { dispose, foldIn, type Key, key, tensor, toArray, useBackend } from "../tensor/mod.ts";
+import { loadFashionMnistRaw } from "../data/fashion_mnist.ts";
+import type { HostDataset } from "../data/loader.ts";
+import { encodeImagePng } from "../data/image_folder.ts";
+import { horizontalFlip, normalize, randomCropWithPadding } from "../data/transforms.ts";
+import { evaluateClassifier, trainClassifier } from "../nn/classifier.ts";
+import { loadCheckpoint, saveCheckpoint } from "../nn/io/checkpoint.ts";
+import { adamw } from "../nn/optim/alias.ts";
+import { warmupCosine } from "../nn/optim/schedule.ts";
+import { visionTransformer, type ViTParams } from "../nn/vision_transformer.ts";
+import { vqkd, type VqkdParams, type VqkdState } from "../vqkd/model.ts";
+import { evaluateTokenizer } from "../vqkd/evaluate.ts";
+import { codePatchGrid, tokenMap, usageHistogramSvg } from "../vqkd/report.ts";
+import { classifierTeacher, pixelTeacher, type Teacher } from "../vqkd/teachers.ts";
+import { trainVqkd } from "../vqkd/train.ts";
+import { finetuneBeit } from "./finetune.ts";
+import { beitPretrainModel, type BeitPretrainParams } from "./model.ts";
+import { pretrainBeit } from "./pretrain.ts";
+import { extractFeatures, linearProbe, pixelFeatures } from "./probe.ts";
+
+const MEAN = [0.286];
+const STD = [0.353];
+
+/** A preset: data size, model sizes and epochs of every stage. */
+export interface Preset {
+  name: string;
+  /** Images per split (class-balanced). */
+  train: number;
+  test: number;
+  teacher: {
+    embedDim: number;
+    depth: number;
+    heads: number;
+    epochs: number;
+    batchSize: number;
+    lr: number;
+  };
+  vqkd: {
+    embedDim: number;
+    depth: number;
+    decoderDepth: number;
+    heads: number;
+    codes: number;
+    codeDim: number;
+    epochs: number;
+    batchSize: number;
+    lr: number;
+  };
+  beit: {
+    embedDim: number;
+    depth: number;
+    heads: number;
+    earlyLayers: number;
+    headLayers: number;
+    epochs: number;
+    batchSize: number;
+    lr: number;
+    warmupEpochs: number;
+  };
+  probe: { epochs: number };
+  finetune: { epochs: number; batchSize: number; lr: number; layerDecay: number };
+  /** "main": BEiT v2 and the random-init baseline; "all": every row of the paper's comparison. */
+  rows: "main" | "all";
+}
+
+export const PRESETS: Record<string, Preset> = {
+  quick: {
+    name: "quick",
+    train: 512,
+    test: 256,
+    teacher: { embedDim: 32, depth: 1, heads: 2, epochs: 1, batchSize: 64, lr: 2e-3 },
+    vqkd: {
+      embedDim: 32,
+      depth: 1,
+      decoderDepth: 1,
+      heads: 2,
+      codes: 64,
+      codeDim: 16,
+      epochs: 1,
+      batchSize: 64,
+      lr: 2e-3,
+    },
+    beit: {
+      embedDim: 32,
+      depth: 2,
+      heads: 2,
+      earlyLayers: 1,
+      headLayers: 1,
+      epochs: 1,
+      batchSize: 64,
+      lr: 1.5e-3,
+      warmupEpochs: 0,
+    },
+    probe: { epochs: 5 },
+    finetune: { epochs: 1, batchSize: 64, lr: 1e-3, layerDecay: 0.65 },
+    rows: "main",
+  },
+  default: {
+    name: "default",
+    train: 10_000,
+    test: 2_000,
+    teacher: { embedDim: 64, depth: 2, heads: 2, epochs: 3, batchSize: 128, lr: 1e-3 },
+    vqkd: {
+      embedDim: 64,
+      depth: 2,
+      decoderDepth: 1,
+      heads: 2,
+      codes: 512,
+      codeDim: 32,
+      epochs: 2,
+      batchSize: 128,
+      lr: 1e-3,
+    },
+    beit: {
+      embedDim: 64,
+      depth: 4,
+      heads: 2,
+      earlyLayers: 3,
+      headLayers: 2,
+      epochs: 5,
+      batchSize: 128,
+      lr: 1.5e-3,
+      warmupEpochs: 1,
+    },
+    probe: { epochs: 30 },
+    finetune: { epochs: 2, batchSize: 128, lr: 1e-3, layerDecay: 0.65 },
+    rows: "main",
+  },
+  results: {
+    name: "results",
+    train: 10_000,
+    test: 2_000,
+    teacher: { embedDim: 64, depth: 2, heads: 2, epochs: 3, batchSize: 128, lr: 1e-3 },
+    vqkd: {
+      embedDim: 64,
+      depth: 2,
+      decoderDepth: 1,
+      heads: 2,
+      codes: 512,
+      codeDim: 32,
+      epochs: 2,
+      batchSize: 128,
+      lr: 1e-3,
+    },
+    beit: {
+      embedDim: 64,
+      depth: 4,
+      heads: 2,
+      earlyLayers: 3,
+      headLayers: 2,
+      epochs: 4,
+      batchSize: 128,
+      lr: 1.5e-3,
+      warmupEpochs: 1,
+    },
+    probe: { epochs: 30 },
+    finetune: { epochs: 1, batchSize: 128, lr: 1e-3, layerDecay: 0.65 },
+    rows: "all",
+  },
+};
+
+/** Options of runPipeline. */
+export interface PipelineOptions {
+  preset: Preset;
+  out: string;
+  seed: number;
+  backend: string;
+  dataDir?: string;
+  quiet?: boolean;
+}
+
+/** One row of the results table. */
+export interface ResultRow {
+  name: string;
+  probe?: number;
+  finetune?: number;
+  seconds: number;
+  command: string;
+}
+
+type Stage<T> = () => Promise<T>;
+
+/**
+ * Runs the pipeline (see the file header).
+ *
+ * @param options preset, output folder, seed, backend, data folder
+ * @returns the results rows
+ */
+export async function runPipeline(options: PipelineOptions): Promise<ResultRow[]> {
+  const { preset, out, seed } = options;
+  await Deno.mkdir(out, { recursive: true });
+  await useBackend(options.backend);
+  const root = key(seed);
+  const quiet = options.quiet ?? false;
+  const log = (record: Record<string, unknown>) =>
+    Deno.writeTextFileSync(`${out}/metrics.jsonl`, JSON.stringify(record) + "\n", { append: true });
+  const say = (text: string) => {
+    if (!quiet) console.error(text);
+  };
+  const command = `deno task pretrain --preset ${preset.name} --seed ${seed}`;
+  const resultsPath = `${out}/results.json`;
+  const results: ResultRow[] = await Deno.readTextFile(resultsPath).then(JSON.parse).catch(
+    () => [],
+  );
+  const saveResults = () => Deno.writeTextFileSync(resultsPath, JSON.stringify(results, null, 2));
+  const hasRow = (name: string) => results.some((r) => r.name === name);
+  const timings: Record<string, number> = await Deno.readTextFile(`${out}/timings.json`).then(
+    JSON.parse,
+  ).catch(() => ({}));
+  const timed = async <T>(name: string, stage: Stage<T>): Promise<T> => {
+    const t0 = performance.now();
+    const value = await stage();
+    timings[name] = (timings[name] ?? 0) + (performance.now() - t0) / 1000;
+    Deno.writeTextFileSync(`${out}/timings.json`, JSON.stringify(timings, null, 2));
+    return value;
+  };
+
+  // Data: the pinned subset of the first data source found.
+  const trainRaw = await loadFashionMnistRaw({
+    split: "train",
+    dataDir: options.dataDir,
+    subset: preset.train,
+  });
+  const testRaw = await loadFashionMnistRaw({
+    split: "test",
+    dataDir: options.dataDir,
+    subset: preset.test,
+  });
+  const host = (r: typeof trainRaw): HostDataset => ({
+    pixels: r.pixels,
+    labels: r.labels,
+    shape: [r.count, 1, 28, 28],
+  });
+  const train = host(trainRaw);
+  const test = host(testRaw);
+  say(
+    `data: ${train.labels.length} training and ${test.labels.length} test images from ${trainRaw.source} (${trainRaw.location})`,
+  );
+
+  // 1. The teacher: a supervised ViT classifier (it saw the labels).
+  const t = preset.teacher;
+  const teacherVit = visionTransformer({
+    img_size: 28,
+    patch_size: 4,
+    in_chans: 1,
+    num_classes: 10,
+    embed_dim: t.embedDim,
+    depth: t.depth,
+    num_heads: t.heads,
+    qkv_bias: true,
+  });
+  const teacherParams = await stage<ViTParams>(
+    `${out}/teacher.ckpt`,
+    () =>
+      timed("teacher", async () => {
+        const steps = t.epochs * Math.floor(train.labels.length / t.batchSize);
+        const trained = await trainClassifier({
+          apply: (p: ViTParams, images, o) => teacherVit.apply(p, images, o),
+          params: teacherVit.init(foldIn(root, 1)),
+          optimizer: adamw({
+            learningRate: warmupCosine({
+              baseValue: t.lr,
+              finalValue: 1e-5,
+              totalSteps: steps,
+              warmupSteps: Math.floor(steps / 10),
+            }),
+            weightDecay: 0.05,
+          }),
+          data: train,
+          epochs: t.epochs,
+          batchSize: t.batchSize,
+          key: foldIn(root, 2),
+          transform: (k, b) =>
+            normalize(
+              horizontalFlip(foldIn(k, 1), randomCropWithPadding(foldIn(k, 0), b, 28, 2), 0.5),
+              MEAN,
+              STD,
+            ),
+          label: "teacher",
+          quiet,
+          onStep: (step, loss) => log({ stage: "teacher", step, loss }),
+        });
+        return trained.params;
+      }),
+  );
+  const teacher = classifierTeacher(teacherVit, teacherParams, { mean: MEAN, std: STD });
+
+  // 2. VQ-KD tokenizers: distilled from the teacher, and (results) from per-patch pixels.
+  const v = preset.vqkd;
+  const vqkdConfig = (teacherDim: number) => ({
+    encoder: {
+      img_size: 28,
+      patch_size: 4,
+      in_chans: 1,
+      embed_dim: v.embedDim,
+      depth: v.depth,
+      num_heads: v.heads,
+      qkv_bias: true,
+    },
+    decoder: {
+      img_size: 7,
+      patch_size: 1,
+      in_chans: v.codeDim,
+      embed_dim: v.embedDim,
+      depth: v.decoderDepth,
+      num_heads: v.heads,
+      qkv_bias: true,
+    },
+    n_embed: v.codes,
+    embed_dim: v.codeDim,
+    decoder_out_dim: teacherDim,
+  });
+  const tokenizerStage = (name: string, source: Teacher, teacherDim: number, salt: number) =>
+    stage<{ params: VqkdParams; state: VqkdState }>(
+      `${out}/${name}.ckpt`,
+      () =>
+        timed(name, async () => {
+          const trained = await trainVqkd({
+            model: vqkdConfig(teacherDim),
+            teacher: source,
+            data: train,
+            epochs: v.epochs,
+            batchSize: v.batchSize,
+            learningRate: v.lr,
+            warmupEpochs: Math.min(1, v.epochs / 4),
+            key: foldIn(root, salt),
+            checkpoint: `${out}/${name}.partial.ckpt`,
+            quiet,
+            onStep: (m) => log({ stage: name, ...m }),
+          });
+          return { params: trained.params, state: trained.state };
+        }),
+    );
+  const semantic = await tokenizerStage("vqkd", teacher, t.embedDim, 3);
+  const semanticModel = vqkd(vqkdConfig(t.embedDim));
+  const tokenizerReport = await evaluateTokenizer(
+    semanticModel,
+    semantic.params,
+    semantic.state,
+    test,
+    { teacher },
+  );
+  say(
+    `VQ-KD (supervised teacher): ${
+      (100 * tokenizerReport.usage).toFixed(1)
+    } % of codes used on the test split, mean cosine ${
+      tokenizerReport.cosine.toFixed(3)
+    } to the teacher`,
+  );
+
+  // 3. BEiT v2 pretraining (and, for the results table, its variants).
+  const b = preset.beit;
+  const beitConfig = (headLayers: number) => ({
+    img_size: 28,
+    patch_size: 4,
+    in_chans: 1,
+    vocab_size: v.codes,
+    embed_dim: b.embedDim,
+    depth: b.depth,
+    num_heads: b.heads,
+    qkv_bias: true,
+    init_values: 0.1,
+    use_abs_pos_emb: false,
+    use_shared_rel_pos_bias: true,
+    early_layers: b.earlyLayers,
+    head_layers: headLayers,
+  });
+  const pretrainStage = (
+    name: string,
+    tokenizer: { params: VqkdParams; state: VqkdState },
+    tokenizerModel: ReturnType<typeof vqkd>,
+    bottleneck: boolean,
+    salt: number,
+  ) =>
+    stage<BeitPretrainParams>(`${out}/${name}.ckpt`, () =>
+      timed(name, async () => {
+        const trained = await pretrainBeit({
+          model: beitConfig(bottleneck ? b.headLayers : 0),
+          tokenizer: { model: tokenizerModel, params: tokenizer.params, state: tokenizer.state },
+          data: train,
+          epochs: b.epochs,
+          batchSize: b.batchSize,
+          learningRate: b.lr,
+          warmupEpochs: b.warmupEpochs,
+          clsBottleneck: bottleneck,
+          key: foldIn(root, salt),
+          checkpoint: `${out}/${name}.partial.ckpt`,
+          quiet,
+          onStep: (m) => log({ stage: name, ...m }),
+        });
+        return trained.params;
+      }));
+  const beitParams = await pretrainStage("beit", semantic, semanticModel, true, 4);
+
+  // 4. Evaluation: linear probe on the last layer's CLS token, and fine-tuning.
+  const probeRow = async (
+    name: string,
+    features: (
+      images: import("../tensor/mod.ts").Tensor,
+    ) => import("../tensor/mod.ts").Tensor | null,
+    extra: Partial<ResultRow> = {},
+  ) => {
+    if (hasRow(name)) return;
+    const t0 = performance.now();
+    const probe = features === null ? null : await timed(`probe ${name}`, async () => {
+      const trainF = await extractFeatures(train, features as never);
+      const testF = await extractFeatures(test, features as never);
+      return (await linearProbe(trainF, testF, {
+        epochs: preset.probe.epochs,
+        key: foldIn(root, 9),
+        quiet,
+        label: `probe ${name}`,
+      })).top1;
+    });
+    results.push({
+      name,
+      probe: probe ?? undefined,
+      seconds: (performance.now() - t0) / 1000,
+      command,
+      ...extra,
+    });
+    saveResults();
+  };
+  const finetuneRow = async (name: string, params: BeitPretrainParams | null) => {
+    const row = results.find((r) => r.name === name);
+    if (!row || row.finetune !== undefined) return;
+    const t0 = performance.now();
+    const f = preset.finetune;
+    row.finetune = (await timed(`finetune ${name}`, () =>
+      finetuneBeit({
+        config: beitPretrainModel(beitConfig(b.headLayers)).config,
+        pretrained: params,
+        train,
+        test,
+        epochs: f.epochs,
+        batchSize: f.batchSize,
+        learningRate: f.lr,
+        layerDecay: f.layerDecay,
+        warmupEpochs: Math.min(1, f.epochs / 4),
+        key: foldIn(root, 10),
+        quiet,
+      }))).top1;
+    row.seconds += (performance.now() - t0) / 1000;
+    saveResults();
+  };
+  const pretrainModel = beitPretrainModel(beitConfig(b.headLayers));
+  const clsFeatures =
+    (params: BeitPretrainParams, model = pretrainModel) =>
+    (images: import("../tensor/mod.ts").Tensor) =>
+      model.apply(params, images, {
+        mask: tensor(new Uint8Array(images.shape[0] * 49), {
+          shape: [images.shape[0], 49],
+          dtype: "bool",
+          backend: "cpu",
+        }),
+      }).cls;
+  await probeRow("BEiT v2 (VQ-KD, supervised teacher)", clsFeatures(beitParams));
+  const randomParams = pretrainModel.init(foldIn(root, 11));
+  await probeRow("random init", clsFeatures(randomParams));
+  await finetuneRow("BEiT v2 (VQ-KD, supervised teacher)", beitParams);
+  await finetuneRow("random init", null);
+  if (preset.rows === "all") {
+    const pixelTokens = await tokenizerStage("vqkd_pixels", pixelTeacher({ patchSize: 4 }), 16, 5);
+    const pixelModel = vqkd(vqkdConfig(16));
+    const pixelMim = await pretrainStage("beit_pixels", pixelTokens, pixelModel, false, 6);
+    const noBottleneck = await pretrainStage("beit_no_cls", semantic, semanticModel, false, 7);
+    const noClsModel = beitPretrainModel(beitConfig(0));
+    await probeRow("MIM on pixel tokens (BEiT v1-style)", clsFeatures(pixelMim, noClsModel));
+    await probeRow("BEiT v2 without the CLS bottleneck", clsFeatures(noBottleneck, noClsModel));
+    await probeRow(
+      "the teacher itself (saw labels)",
+      (images) => teacherVit.apply(teacherParams, images),
+    );
+    const teacherTop1 = await evaluateClassifier(
+      (p: ViTParams, x, o) => teacherVit.apply(p, x, o),
+      teacherParams,
+      test,
+      { transform: (bt) => normalize(bt, MEAN, STD) },
+    );
+    results.find((r) => r.name === "the teacher itself (saw labels)")!.finetune = teacherTop1;
+    if (!hasRow("linear classifier on raw pixels")) {
+      const t0 = performance.now();
+      const top1 = (await linearProbe(pixelFeatures(train), pixelFeatures(test), {
+        epochs: preset.probe.epochs,
+        key: foldIn(root, 9),
+        quiet,
+        label: "probe pixels",
+      })).top1;
+      results.push({
+        name: "linear classifier on raw pixels",
+        probe: top1,
+        seconds: (performance.now() - t0) / 1000,
+        command,
+      });
+    }
+    saveResults();
+    await finetuneRow("MIM on pixel tokens (BEiT v1-style)", pixelMim);
+    await finetuneRow("BEiT v2 without the CLS bottleneck", noBottleneck);
+  }
+
+  await writeReport({
+    out,
+    preset,
+    seed,
+    backend: options.backend,
+    source: `${trainRaw.source} (${trainRaw.location})`,
+    results,
+    timings,
+    tokenizerReport,
+    semanticModel,
+    semantic,
+    test,
+  });
+  dispose([teacherParams, semantic, beitParams, randomParams]);
+  return results;
+
+  /** Loads a finished stage's result or runs it and saves `{ value, done: true }`. */
+  async function stage<T>(path: string, run: () => Promise<T>): Promise<T> {
+    const saved = await loadCheckpoint<{ value: T; done: boolean }>(path).catch(() => null);
+    if (saved?.done) {
+      say(`skipping ${path.split("/").pop()} (finished checkpoint found)`);
+      return saved.value;
+    }
+    const value = await run();
+    await saveCheckpoint(path, { value, done: true });
+    return value;
+  }
+}
+
+/** Loss curves as an SVG: one polyline per series, smoothed over `window` steps. */
+export function curvesSvg(series: Record<string, number[]>, title: string, window = 10): string {
+  const width = 640;
+  const height = 240;
+  const colors = ["#4269d0", "#efb118", "#ff725c", "#6cc5b0", "#3ca951"];
+  const smooth = (xs: number[]) =>
+    xs.map((_, i) => {
+      const part = xs.slice(Math.max(0, i - window + 1), i + 1);
+      return part.reduce((a, c) => a + c, 0) / part.length;
+    });
+  const all = Object.values(series).flatMap(smooth).filter(Number.isFinite);
+  const [lo, hi] = [Math.min(...all), Math.max(...all)];
+  const lines = Object.entries(series).map(([name, xs], s) => {
+    const ys = smooth(xs);
+    const points = ys.map((y, i) =>
+      `${(40 + (580 * i) / Math.max(1, ys.length - 1)).toFixed(1)},${
+        (210 - (180 * (y - lo)) / Math.max(hi - lo, 1e-9)).toFixed(1)
+      }`
+    );
+    return `<polyline fill="none" stroke="${
+      colors[s % colors.length]
+    }" stroke-width="1.5" points="${points.join(" ")}"/>` +
+      `<text x="${50 + 150 * s}" y="235" fill="${colors[s % colors.length]}">${name}</text>`;
+  });
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="12">
+<text x="4" y="14">${title} (steps →; ${lo.toPrecision(3)} … ${hi.toPrecision(3)})</text>
+<line x1="40" y1="210" x2="620" y2="210" stroke="#333"/><line x1="40" y1="30" x2="40" y2="210" stroke="#333"/>
+${lines.join("\n")}
+</svg>
+`;
+}
+
+async function writeReport(r: {
+  out: string;
+  preset: Preset;
+  seed: number;
+  backend: string;
+  source: string;
+  results: ResultRow[];
+  timings: Record<string, number>;
+  tokenizerReport: { usage: number; cosine: number; histogram: Float32Array };
+  semanticModel: ReturnType<typeof vqkd>;
+  semantic: { params: VqkdParams; state: VqkdState };
+  test: HostDataset;
+}): Promise<void> {
+  const records = (await Deno.readTextFile(`${r.out}/metrics.jsonl`).catch(() => "")).split("\n")
+    .filter(Boolean).map((l) => JSON.parse(l));
+  const seriesOf = (stage: string, field: string) =>
+    records.filter((m) => m.stage === stage && typeof m[field] === "number").map((m) =>
+      m[field] as number
+    );
+  await Deno.writeTextFile(
+    `${r.out}/teacher_loss.svg`,
+    curvesSvg({ "teacher loss": seriesOf("teacher", "loss") }, "Supervised teacher"),
+  );
+  await Deno.writeTextFile(
+    `${r.out}/vqkd_loss.svg`,
+    curvesSvg({ "rec loss": seriesOf("vqkd", "rec_loss") }, "VQ-KD reconstruction (1 − cos)"),
+  );
+  await Deno.writeTextFile(
+    `${r.out}/beit_loss.svg`,
+    curvesSvg({
+      "main": seriesOf("beit", "loss_main"),
+      "CLS bottleneck": seriesOf("beit", "loss_cls_pt"),
+    }, "BEiT v2 masked-token cross-entropy"),
+  );
+  await Deno.writeTextFile(
+    `${r.out}/codebook_usage.svg`,
+    usageHistogramSvg(r.tokenizerReport.histogram, "VQ-KD codes on the test split"),
+  );
+  // Token maps of 8 test images and patches of the 16 most used codes.
+  const count = Math.min(64, r.test.labels.length);
+  const pixels = Float32Array.from(r.test.pixels.subarray(0, count * 784), (p) => p / 255);
+  const images = tensor(pixels, { shape: [count, 1, 28, 28] });
+  const tokens = Int32Array.from(
+    await toArray(r.semanticModel.apply(r.semantic.params, r.semantic.state, images).tokens),
+  );
+  for (let i = 0; i < 8; i++) {
+    await Deno.writeFile(
+      `${r.out}/tokens_${i}.png`,
+      encodeImagePng(tokenMap(Array.from(tokens.subarray(49 * i, 49 * i + 49)), 7, 4)),
+    );
+    await Deno.writeFile(
+      `${r.out}/image_${i}.png`,
+      encodeImagePng({
+        data: pixels.subarray(784 * i, 784 * i + 784),
+        channels: 1,
+        height: 28,
+        width: 28,
+      }),
+    );
+  }
+  const top = Array.from(r.tokenizerReport.histogram, (c, code) => [c, code]).sort((a, b) =>
+    b[0] - a[0]
+  ).slice(0, 16).map(([, code]) => code);
+  await Deno.writeFile(
+    `${r.out}/top_codes.png`,
+    encodeImagePng(codePatchGrid(pixels, tokens, [count, 1, 28, 28], 4, top, 16)),
+  );
+  const pct = (x?: number) => (x === undefined ? "–" : `${(100 * x).toFixed(1)} %`);
+  const lines = [
+    `# Tessella BEiT v2 run: preset \`${r.preset.name}\``,
+    "",
+    `Seed ${r.seed}, backend ${r.backend}, data: ${r.preset.train} training and ${r.preset.test} test images (class-balanced) from ${r.source}.`,
+    "",
+    "| model | linear probe top-1 | fine-tune top-1 | wall time |",
+    "| --- | ---: | ---: | ---: |",
+    ...r.results.map((row) =>
+      `| ${row.name} | ${pct(row.probe)} | ${pct(row.finetune)} | ${Math.round(row.seconds)} s |`
+    ),
+    "",
+    `Probe: last-layer CLS after the final norm; features standardised with the training split; one linear layer, AdamW, lr 1e-3, no weight decay, batch 256, ${r.preset.probe.epochs} epochs; test top-1 after the last epoch.`,
+    "",
+    `VQ-KD tokenizer: ${
+      pct(r.tokenizerReport.usage)
+    } of ${r.semanticModel.config.nEmbed} codes used on the test split; mean cosine ${
+      r.tokenizerReport.cosine.toFixed(3)
+    } to the teacher.`,
+    "",
+    "## Stage times",
+    "",
+    ...Object.entries(r.timings).map(([name, s]) => `- ${name}: ${Math.round(s)} s`),
+    "",
+    "## Training curves",
+    "",
+    "![teacher](teacher_loss.svg)",
+    "![vqkd](vqkd_loss.svg)",
+    "![beit](beit_loss.svg)",
+    "",
+    "## The tokenizer",
+    "",
+    "![codebook usage](codebook_usage.svg)",
+    "",
+    "Test images and their token maps (each patch coloured by its code):",
+    "",
+    Array.from(
+      { length: 8 },
+      (_, i) => `![image ${i}](image_${i}.png) ![tokens ${i}](tokens_${i}.png)`,
+    ).join(" "),
+    "",
+    "Patches assigned to the 16 most used codes (one row per code):",
+    "",
+    "![top codes](top_codes.png)",
+    "",
+  ];
+  await Deno.writeTextFile(`${r.out}/report.md`, lines.join("\n"));
+}
+
+export type { Key };

@@ -1,0 +1,187 @@
+// BEiT v2 pretraining (spec §3): the frozen tokenizer labels the tokenizer view, the
+// backbone sees the normalised view with ~40 % of its patches replaced by the mask token,
+// and both branches predict the codes of the masked patches. AdamW (β 0.9, 0.98; weight
+// decay 0.05 with the official mask), warmup then cosine, gradient clipping at 3.0, drop
+// path; checkpoints after every epoch and resume.
+// Legend: B batch · N patches · M masked positions · V vocabulary
+
+import {
+  argmax,
+  cast,
+  dispose,
+  disposeReplaced,
+  equal,
+  foldIn,
+  type Key,
+  mean,
+  stack,
+  type Tensor,
+  tidy,
+  toArray,
+} from "../tensor/mod.ts";
+import { valueAndGrad } from "../autograd/mod.ts";
+import { dataLoader, type HostDataset } from "../data/loader.ts";
+import { beitTwoViews } from "../data/transforms.ts";
+import { loadCheckpoint, saveCheckpoint } from "../nn/io/checkpoint.ts";
+import { adamw } from "../nn/optim/alias.ts";
+import { warmupCosine } from "../nn/optim/schedule.ts";
+import { applyUpdates } from "../nn/optim/transform.ts";
+import { progressBar } from "../nn/progress.ts";
+import type { vqkd, VqkdParams, VqkdState } from "../vqkd/model.ts";
+import { blockwiseMasks, type MaskingOptions } from "./masking.ts";
+import { beitPretrainLoss, beitPretrainModel, type BeitPretrainParams } from "./model.ts";
+
+/** A frozen tokenizer: model, params and state. */
+export interface Tokenizer {
+  model: ReturnType<typeof vqkd>;
+  params: VqkdParams;
+  state: VqkdState;
+}
+
+/** Options of pretrainBeit. */
+export interface PretrainOptions {
+  /** Pretraining model config (official names); vocab_size must equal the codebook size. */
+  model: Record<string, unknown>;
+  tokenizer: Tokenizer;
+  data: HostDataset;
+  epochs: number;
+  batchSize: number;
+  learningRate: number;
+  minLearningRate?: number;
+  warmupEpochs?: number;
+  weightDecay?: number;
+  b2?: number;
+  clipNorm?: number;
+  /** Blockwise masking on the patch grid (default: 40 % of the patches, min block area 4). */
+  masking?: Partial<MaskingOptions>;
+  /** Train the CLS-bottleneck branch too (default true; false is the ablation). */
+  clsBottleneck?: boolean;
+  /** Backbone normalisation (default Fashion-MNIST's mean/std). */
+  mean?: readonly number[];
+  std?: readonly number[];
+  key: Key;
+  checkpoint?: string;
+  quiet?: boolean;
+  onStep?: (metrics: Record<string, number>) => void;
+}
+
+/** What pretrainBeit returns. */
+export interface Pretrained {
+  model: ReturnType<typeof beitPretrainModel>;
+  params: BeitPretrainParams;
+}
+
+/**
+ * Pretrains BEiT v2 on a data set.
+ *
+ * @param options see PretrainOptions
+ * @returns the model and its params
+ */
+export async function pretrainBeit(options: PretrainOptions): Promise<Pretrained> {
+  const model = beitPretrainModel(options.model);
+  const cfg = model.config;
+  if (cfg.vocabSize !== options.tokenizer.model.config.nEmbed) {
+    throw new Error(
+      `Cannot pretrain: vocab_size ${cfg.vocabSize} differs from the tokenizer's ${options.tokenizer.model.config.nEmbed} codes`,
+    );
+  }
+  const grid = cfg.imgSize / cfg.patchSize;
+  const masking: MaskingOptions = {
+    grid: [grid, grid],
+    numMasked: Math.round(0.4 * grid * grid),
+    minBlock: grid >= 14 ? 16 : 4,
+    ...options.masking,
+  };
+  const pixelMean = options.mean ?? [0.286];
+  const pixelStd = options.std ?? [0.353];
+  const loader = dataLoader(options.data, {
+    batchSize: options.batchSize,
+    key: foldIn(options.key, 1),
+    transform: (k, batch) => {
+      const { backbone, tokenizer } = beitTwoViews(k, batch, {
+        size: cfg.imgSize,
+        mean: pixelMean,
+        std: pixelStd,
+        colorJitter: { brightness: 0.4, contrast: 0.4, saturation: 0.4 }, // hard-coded on, as the official code
+      });
+      return { backbone, tokenizer };
+    },
+  });
+  const steps = options.epochs * loader.batchesPerEpoch;
+  const optimizer = adamw({
+    learningRate: warmupCosine({
+      baseValue: options.learningRate,
+      finalValue: options.minLearningRate ?? 1e-5,
+      totalSteps: steps,
+      warmupSteps: Math.round((options.warmupEpochs ?? 0) * loader.batchesPerEpoch),
+    }),
+    b1: 0.9,
+    b2: options.b2 ?? 0.98,
+    weightDecay: options.weightDecay ?? 0.05,
+    clipNorm: options.clipNorm ?? 3,
+  });
+  let params = model.init(foldIn(options.key, 0));
+  let opt = optimizer.init(params);
+  let startEpoch = 0;
+  if (options.checkpoint) {
+    const saved = await loadCheckpoint<
+      { params: BeitPretrainParams; opt: unknown[]; epoch: number }
+    >(options.checkpoint).catch(() => null);
+    if (saved) {
+      dispose([params, opt]);
+      ({ params, opt } = saved);
+      startEpoch = saved.epoch + 1;
+    }
+  }
+  const useBottleneck = options.clsBottleneck ?? true;
+  const tok = options.tokenizer;
+  for (let epoch = startEpoch; epoch < options.epochs; epoch++) {
+    const bar = progressBar(`beit epoch ${epoch + 1}/${options.epochs}`, loader.batchesPerEpoch, {
+      quiet: options.quiet,
+    });
+    const t0 = performance.now();
+    for await (const batch of loader.epoch(epoch)) {
+      const stepKey = foldIn(options.key, 1000 + epoch * loader.batchesPerEpoch + batch.step);
+      const mask = blockwiseMasks(foldIn(stepKey, 1), batch.indices.length, masking, "cpu");
+      const out = tidy(() => {
+        const tokens = tok.model.apply(tok.params, tok.state, batch.views.tokenizer).tokens; // [B, N], no gradient
+        const loss = (p: BeitPretrainParams): [Tensor, Tensor] => {
+          const o = model.apply(p, batch.views.backbone, { mask, train: true, key: stepKey });
+          const l = beitPretrainLoss(o, tokens);
+          const accMain = mean(cast(equal(argmax(o.logits, { axis: 1 }), l.labels), "float32"));
+          const accCls = mean(cast(equal(argmax(o.logitsClsPt, { axis: 1 }), l.labels), "float32"));
+          return [
+            useBottleneck ? l.loss : l.lossMain,
+            stack([l.loss, l.lossMain, l.lossClsPt, accMain, accCls]),
+          ];
+        };
+        const { grads, aux } = valueAndGrad(loss, { hasAux: true })(params);
+        const { updates, state } = optimizer.update(grads, opt, params);
+        return { params: applyUpdates(params, updates), opt: state, metrics: aux };
+      });
+      disposeReplaced({ params, opt }, out);
+      dispose([batch.views, batch.labels, mask]);
+      ({ params, opt } = out);
+      const [loss, lossMain, lossClsPt, accMain, accCls] = await toArray(out.metrics);
+      dispose(out.metrics);
+      options.onStep?.({
+        epoch,
+        step: batch.step,
+        loss,
+        loss_main: lossMain,
+        loss_cls_pt: lossClsPt,
+        mlm_acc: accMain,
+        mlm_acc_cls_pt: accCls,
+      });
+      bar.update(batch.step + 1, { loss, acc: accMain, "acc(cls)": accCls });
+    }
+    bar.done({
+      "img/s": Math.round(
+        (loader.batchesPerEpoch * options.batchSize) / ((performance.now() - t0) / 1000),
+      ),
+    });
+    if (options.checkpoint) await saveCheckpoint(options.checkpoint, { params, opt, epoch });
+  }
+  dispose(opt);
+  return { model, params };
+}

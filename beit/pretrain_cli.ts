@@ -1,0 +1,135 @@
+// `deno task pretrain [--preset quick|default|results] [--backend cpu|webgpu] [--data DIR]
+//   [--out DIR] [--seed N] [--teacher-epochs N] [--vqkd-epochs N] [--beit-epochs N]
+//   [--probe-epochs N] [--finetune-epochs N] [--train-size N] [--test-size N]`
+//
+// Runs the whole pipeline (teacher → VQ-KD → BEiT v2 → linear probe + fine-tune) and
+// writes metrics.jsonl, results.json and report.md into the output folder. Stages with a
+// finished checkpoint in the folder are skipped, so rerunning continues an interrupted run.
+
+import { parseArgs } from "node:util";
+import { openBackend } from "../tensor/mod.ts";
+import { type Preset, PRESETS, runPipeline } from "./pipeline.ts";
+
+const USAGE = `Usage: deno task pretrain [options]
+
+  --preset NAME        quick (a smoke run, ≤ 5 min), default (≤ 60 min), results (the comparison table)
+  --backend NAME       cpu or webgpu (default: webgpu on a hardware adapter, else cpu)
+  --data DIR           a folder with the Fashion-MNIST IDX files (else TESSELLA_DATA, Debian's
+                       dataset-fashion-mnist, or the embedded subset)
+  --out DIR            output folder (default runs/<preset>)
+  --seed N             random seed (default 0)
+  --teacher-epochs N, --vqkd-epochs N, --beit-epochs N, --probe-epochs N, --finetune-epochs N
+  --train-size N, --test-size N     override the preset
+  -h, --help           show this help`;
+
+const INT_FLAGS = [
+  "seed",
+  "teacher-epochs",
+  "vqkd-epochs",
+  "beit-epochs",
+  "probe-epochs",
+  "finetune-epochs",
+  "train-size",
+  "test-size",
+] as const;
+
+/** Picks the default backend: WebGPU on a hardware adapter, the CPU otherwise. */
+async function defaultBackend(): Promise<string> {
+  try {
+    const adapter = await navigator.gpu?.requestAdapter();
+    if (adapter && !adapter.info.isFallbackAdapter) {
+      await openBackend("webgpu");
+      return "webgpu";
+    }
+  } catch {
+    // no WebGPU: use the CPU
+  }
+  return "cpu";
+}
+
+/** Runs the CLI; returns the exit code. */
+export async function main(args: string[]): Promise<number> {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    values = parseArgs({
+      args,
+      options: {
+        preset: { type: "string", default: "default" },
+        backend: { type: "string" },
+        data: { type: "string" },
+        out: { type: "string" },
+        quiet: { type: "boolean", default: false },
+        help: { type: "boolean", short: "h", default: false },
+        ...Object.fromEntries(INT_FLAGS.map((f) => [f, { type: "string" as const }])),
+      },
+    }).values;
+  } catch (error) {
+    console.error(`${(error as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const base = PRESETS[values.preset as string];
+  if (!base) {
+    console.error(
+      `Unknown preset "${values.preset}": choose quick, default or results.\n\n${USAGE}`,
+    );
+    return 2;
+  }
+  const ints: Record<string, number> = {};
+  for (const flag of INT_FLAGS) {
+    const raw = values[flag];
+    if (raw === undefined) continue;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < 0) {
+      console.error(`--${flag} must be a non-negative integer (got "${raw}").\n\n${USAGE}`);
+      return 2;
+    }
+    ints[flag] = n;
+  }
+  if (values.backend !== undefined && values.backend !== "cpu" && values.backend !== "webgpu") {
+    console.error(`--backend must be cpu or webgpu (got "${values.backend}").\n\n${USAGE}`);
+    return 2;
+  }
+  const preset: Preset = structuredClone(base);
+  if (ints["teacher-epochs"] !== undefined) preset.teacher.epochs = ints["teacher-epochs"];
+  if (ints["vqkd-epochs"] !== undefined) preset.vqkd.epochs = ints["vqkd-epochs"];
+  if (ints["beit-epochs"] !== undefined) preset.beit.epochs = ints["beit-epochs"];
+  if (ints["probe-epochs"] !== undefined) preset.probe.epochs = ints["probe-epochs"];
+  if (ints["finetune-epochs"] !== undefined) preset.finetune.epochs = ints["finetune-epochs"];
+  if (ints["train-size"] !== undefined) preset.train = ints["train-size"];
+  if (ints["test-size"] !== undefined) preset.test = ints["test-size"];
+  const backend = (values.backend as string | undefined) ?? await defaultBackend();
+  const out = (values.out as string | undefined) ?? `runs/${preset.name}`;
+  try {
+    const t0 = performance.now();
+    const results = await runPipeline({
+      preset,
+      out,
+      seed: ints.seed ?? 0,
+      backend,
+      dataDir: values.data as string | undefined,
+      quiet: values.quiet as boolean,
+    });
+    console.log(
+      `\nResults (${preset.name} preset, ${backend}, ${
+        Math.round((performance.now() - t0) / 1000)
+      } s):`,
+    );
+    for (const row of results) {
+      const pct = (x?: number) => (x === undefined ? "  –  " : `${(100 * x).toFixed(1)} %`);
+      console.log(
+        `  ${row.name.padEnd(40)} probe ${pct(row.probe)}  fine-tune ${pct(row.finetune)}`,
+      );
+    }
+    console.log(`Report: ${out}/report.md`);
+    return 0;
+  } catch (error) {
+    console.error(`\n${(error as Error).message}`);
+    return 1;
+  }
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));
