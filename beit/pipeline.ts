@@ -477,9 +477,11 @@ export async function runPipeline(options: PipelineOptions): Promise<ResultRow[]
     const noClsModel = beitPretrainModel(beitConfig(0));
     await probeRow("MIM on pixel tokens (BEiT v1-style)", clsFeatures(pixelMim, noClsModel));
     await probeRow("BEiT v2 without the CLS bottleneck", clsFeatures(noBottleneck, noClsModel));
+    // The teacher's representation is what its head sees: the pooled features.
+    const teacherBody = visionTransformer({ ...teacherVit.config, numClasses: 0 });
     await probeRow(
       "the teacher itself (saw labels)",
-      (images) => teacherVit.apply(teacherParams, images),
+      (images) => teacherBody.apply(teacherParams, images),
     );
     const teacherTop1 = await evaluateClassifier(
       (p: ViTParams, x, o) => teacherVit.apply(p, x, o),
