@@ -8,7 +8,16 @@
 // continues where it stopped. Metrics go to metrics.jsonl, results to results.json, and a
 // report (report.md with SVG curves and PNG images) is written at the end.
 
-import { dispose, foldIn, type Key, key, tensor, toArray, useBackend } from "../tensor/mod.ts";
+import {
+  dispose,
+  foldIn,
+  type Key,
+  key,
+  mean,
+  tensor,
+  toArray,
+  useBackend,
+} from "../tensor/mod.ts";
 import { loadFashionMnistRaw } from "../data/fashion_mnist.ts";
 import type { HostDataset } from "../data/loader.ts";
 import { encodeImagePng } from "../data/image_folder.ts";
@@ -454,17 +463,21 @@ export async function runPipeline(options: PipelineOptions): Promise<ResultRow[]
     saveResults();
   };
   const pretrainModel = beitPretrainModel(beitConfig(b.headLayers));
+  const noMask = (batch: number) =>
+    tensor(new Uint8Array(batch * 49), { shape: [batch, 49], dtype: "bool", backend: "cpu" });
   const clsFeatures =
     (params: BeitPretrainParams, model = pretrainModel) =>
     (images: import("../tensor/mod.ts").Tensor) =>
-      model.apply(params, images, {
-        mask: tensor(new Uint8Array(images.shape[0] * 49), {
-          shape: [images.shape[0], 49],
-          dtype: "bool",
-          backend: "cpu",
-        }),
-      }).cls;
+      model.apply(params, images, { mask: noMask(images.shape[0]) }).cls;
   await probeRow("BEiT v2 (VQ-KD, supervised teacher)", clsFeatures(beitParams));
+  await probeRow(
+    "BEiT v2, probe on mean-pooled patch tokens",
+    (images) =>
+      mean(
+        pretrainModel.apply(beitParams, images, { mask: noMask(images.shape[0]) }).patchTokens,
+        { axis: 1 },
+      ),
+  );
   const randomParams = pretrainModel.init(foldIn(root, 11));
   await probeRow("random init", clsFeatures(randomParams));
   await finetuneRow("BEiT v2 (VQ-KD, supervised teacher)", beitParams);

@@ -45,6 +45,7 @@ Deno.test("runPipeline() runs every stage on a few dozen images, writes a report
   assert.deepEqual(names.sort(), [
     "BEiT v2 (VQ-KD, supervised teacher)",
     "BEiT v2 without the CLS bottleneck",
+    "BEiT v2, probe on mean-pooled patch tokens",
     "MIM on pixel tokens (BEiT v1-style)",
     "linear classifier on raw pixels",
     "random init",
