@@ -5,7 +5,7 @@
 // 4 pixels of padding and a flip, as the official transform does for them.
 // Legend: K classes
 
-import { foldIn, type Key } from "../tensor/mod.ts";
+import { disposeReplaced, foldIn, type Key } from "../tensor/mod.ts";
 import type { HostDataset } from "../data/loader.ts";
 import { horizontalFlip, normalize, randomCropWithPadding } from "../data/transforms.ts";
 import { evaluateClassifier, trainClassifier } from "../nn/classifier.ts";
@@ -129,6 +129,8 @@ export async function finetuneBeit(
     label: "fine-tune",
     quiet: options.quiet,
   });
+  // Our fresh init is ours to free; the pretrained tensors stay the caller's.
+  disposeReplaced(fresh, trained.params);
   const top1 = await evaluateClassifier(
     (p: ViTParams, images, o) => vit.apply(p, images, o),
     trained.params,

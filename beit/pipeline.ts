@@ -136,13 +136,13 @@ export const PRESETS: Record<string, Preset> = {
       heads: 2,
       earlyLayers: 3,
       headLayers: 2,
-      epochs: 5,
+      epochs: 4,
       batchSize: 128,
       lr: 1.5e-3,
       warmupEpochs: 1,
     },
     probe: { epochs: 30 },
-    finetune: { epochs: 2, batchSize: 128, lr: 1e-3, layerDecay: 0.65 },
+    finetune: { epochs: 1, batchSize: 32, lr: 5e-3, layerDecay: 0.65 },
     rows: "main",
   },
   results: {
@@ -173,7 +173,7 @@ export const PRESETS: Record<string, Preset> = {
       warmupEpochs: 1,
     },
     probe: { epochs: 30 },
-    finetune: { epochs: 1, batchSize: 128, lr: 1e-3, layerDecay: 0.65 },
+    finetune: { epochs: 1, batchSize: 32, lr: 5e-3, layerDecay: 0.65 },
     rows: "all",
   },
 };
@@ -212,7 +212,11 @@ export async function runPipeline(options: PipelineOptions): Promise<ResultRow[]
   const root = key(seed);
   const quiet = options.quiet ?? false;
   const log = (record: Record<string, unknown>) =>
-    Deno.writeTextFileSync(`${out}/metrics.jsonl`, JSON.stringify(record) + "\n", { append: true });
+    Deno.writeTextFileSync(
+      `${out}/metrics.jsonl`,
+      JSON.stringify({ ...record, time: new Date().toISOString() }) + "\n",
+      { append: true },
+    );
   const say = (text: string) => {
     if (!quiet) console.error(text);
   };
@@ -470,19 +474,19 @@ export async function runPipeline(options: PipelineOptions): Promise<ResultRow[]
     (images: import("../tensor/mod.ts").Tensor) =>
       model.apply(params, images, { mask: noMask(images.shape[0]) }).cls;
   await probeRow("BEiT v2 (VQ-KD, supervised teacher)", clsFeatures(beitParams));
-  await probeRow(
-    "BEiT v2, probe on mean-pooled patch tokens",
-    (images) =>
-      mean(
-        pretrainModel.apply(beitParams, images, { mask: noMask(images.shape[0]) }).patchTokens,
-        { axis: 1 },
-      ),
-  );
   const randomParams = pretrainModel.init(foldIn(root, 11));
   await probeRow("random init", clsFeatures(randomParams));
   await finetuneRow("BEiT v2 (VQ-KD, supervised teacher)", beitParams);
   await finetuneRow("random init", null);
   if (preset.rows === "all") {
+    await probeRow(
+      "BEiT v2, probe on mean-pooled patch tokens",
+      (images) =>
+        mean(
+          pretrainModel.apply(beitParams, images, { mask: noMask(images.shape[0]) }).patchTokens,
+          { axis: 1 },
+        ),
+    );
     const pixelTokens = await tokenizerStage("vqkd_pixels", pixelTeacher({ patchSize: 4 }), 16, 5);
     const pixelModel = vqkd(vqkdConfig(16));
     const pixelMim = await pretrainStage("beit_pixels", pixelTokens, pixelModel, false, 6);
@@ -597,8 +601,16 @@ async function writeReport(r: {
   semantic: { params: VqkdParams; state: VqkdState };
   test: HostDataset;
 }): Promise<void> {
-  const records = (await Deno.readTextFile(`${r.out}/metrics.jsonl`).catch(() => "")).split("\n")
-    .filter(Boolean).map((l) => JSON.parse(l));
+  // A resumed stage repeats the steps of its unfinished epoch: the last record of a step wins.
+  const byStep = new Map<string, Record<string, unknown>>();
+  for (
+    const line of (await Deno.readTextFile(`${r.out}/metrics.jsonl`).catch(() => "")).split("\n")
+  ) {
+    if (!line) continue;
+    const m = JSON.parse(line);
+    byStep.set(`${m.stage}/${m.epoch ?? ""}/${m.step}`, m);
+  }
+  const records = [...byStep.values()];
   const seriesOf = (stage: string, field: string) =>
     records.filter((m) => m.stage === stage && typeof m[field] === "number").map((m) =>
       m[field] as number

@@ -164,16 +164,21 @@ export async function pretrainBeit(options: PretrainOptions): Promise<Pretrained
       ({ params, opt } = out);
       const [loss, lossMain, lossClsPt, accMain, accCls] = await toArray(out.metrics);
       dispose(out.metrics);
+      // Without the bottleneck its branch is not trained: report only what is optimised.
+      const optimised = useBottleneck ? loss : lossMain;
       options.onStep?.({
         epoch,
         step: batch.step,
-        loss,
+        loss: optimised,
         loss_main: lossMain,
-        loss_cls_pt: lossClsPt,
+        ...(useBottleneck ? { loss_cls_pt: lossClsPt, mlm_acc_cls_pt: accCls } : {}),
         mlm_acc: accMain,
-        mlm_acc_cls_pt: accCls,
       });
-      bar.update(batch.step + 1, { loss, acc: accMain, "acc(cls)": accCls });
+      bar.update(batch.step + 1, {
+        loss: optimised,
+        acc: accMain,
+        ...(useBottleneck ? { "acc(cls)": accCls } : {}),
+      });
     }
     bar.done({
       "img/s": Math.round(

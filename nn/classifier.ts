@@ -50,7 +50,8 @@ export interface TrainClassifierOptions<P> {
 }
 
 /**
- * Trains a classifier with cross-entropy.
+ * Trains a classifier with cross-entropy. The input `params` are not disposed: they remain
+ * the caller's; the returned params are new tensors.
  *
  * @param options see TrainClassifierOptions
  * @returns the trained params and the mean loss of the last epoch
@@ -91,7 +92,9 @@ export async function trainClassifier<P>(
         const { updates, state } = options.optimizer.update(grads, opt, params);
         return { params: applyUpdates(params, updates), opt: state, loss: value };
       });
-      disposeReplaced({ params, opt }, out);
+      // The caller's params stay theirs (they may share tensors with other trees, as a
+      // fine-tune shares its backbone with the pretrained params): only our own are freed.
+      disposeReplaced(step === 0 ? { opt } : { params, opt }, out);
       dispose([batch.views, batch.labels]);
       params = out.params;
       opt = out.opt;

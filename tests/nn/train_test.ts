@@ -9,6 +9,7 @@ import {
   applyUpdates,
   loadCheckpoint,
   saveCheckpoint,
+  trainClassifier,
   visionTransformer,
   type ViTParams,
 } from "../../nn/mod.ts";
@@ -161,3 +162,28 @@ testOnBackends(
     T.dispose([state.params, state.opt, x, y]);
   },
 );
+
+Deno.test("trainClassifier() leaves the caller's params alive and frees only its own tensors", async () => {
+  const params = vit.init(T.key(3));
+  const data = {
+    pixels: Uint8Array.from({ length: 16 * 64 }, (_, i) => (i * 37) % 256),
+    labels: Int32Array.from({ length: 16 }, (_, i) => i % 3),
+    shape: [16, 1, 8, 8] as [number, number, number, number],
+  };
+  const before = T.memoryStats().liveTensors;
+  const { params: trained } = await trainClassifier({
+    apply: (p: ViTParams, x, o) => vit.apply(p, x, o),
+    params,
+    optimizer,
+    data,
+    epochs: 2,
+    batchSize: 4,
+    key: T.key(4),
+    quiet: true,
+  });
+  // The input tree is still usable (a fine-tune shares it with the pretrained params)...
+  for (const leaf of T.treeLeaves(params)) await T.toArray(leaf as T.Tensor);
+  // ...and what is live now is exactly the returned params on top of what was there.
+  assert.equal(T.memoryStats().liveTensors, before + T.treeLeaves(trained).length);
+  T.dispose([params, trained]);
+});
