@@ -14,6 +14,7 @@ import {
   type Key,
   key,
   mean,
+  type Tensor,
   tensor,
   toArray,
   useBackend,
@@ -159,6 +160,17 @@ export interface PipelineOptions {
   backend: string;
   dataDir?: string;
   quiet?: boolean;
+  /**
+   * Threads to train in (default 1). With 2, the results preset's ablation rows (MIM on
+   * pixel tokens, no CLS bottleneck) run in a worker beside the main rows: each backend's
+   * CPU kernels use one core, so two threads halve the wall time on a 2-core machine. The
+   * numbers are the same as with one thread, to the digit.
+   */
+  workers?: number;
+  /** The command line recorded with every result row (default: the preset and seed). */
+  command?: string;
+  /** Which rows this thread runs; "ablations" is the worker's part (internal). */
+  part?: "all" | "ablations";
 }
 
 /** One row of the results table. */
@@ -170,20 +182,38 @@ export interface ResultRow {
   command: string;
 }
 
+/** The rows of the results table, in the order the table shows them. */
+export const ROWS = {
+  beit: "BEiT v2 (VQ-KD, supervised teacher)",
+  random: "random init",
+  meanPooled: "BEiT v2, probe on mean-pooled patch tokens",
+  pixelMim: "MIM on pixel tokens (BEiT v1-style)",
+  noBottleneck: "BEiT v2 without the CLS bottleneck",
+  teacher: "the teacher itself (saw labels)",
+  rawPixels: "linear classifier on raw pixels",
+} as const;
+const ROW_ORDER: string[] = Object.values(ROWS);
+
 type Stage<T> = () => Promise<T>;
+type Tokenizer = { params: VqkdParams; state: VqkdState };
 
 /**
  * Runs the pipeline (see the file header).
  *
- * @param options preset, output folder, seed, backend, data folder
+ * @param options preset, output folder, seed, backend, data folder, threads
  * @returns the results rows
  */
 export async function runPipeline(options: PipelineOptions): Promise<ResultRow[]> {
   const { preset, out, seed } = options;
+  const started = performance.now();
+  const part = options.part ?? "all";
   await Deno.mkdir(out, { recursive: true });
   await useBackend(options.backend);
   const root = key(seed);
   const quiet = options.quiet ?? false;
+  // The worker's progress bars would fight the main thread's for the terminal: it reports
+  // its stages as lines instead.
+  const silent = quiet || part === "ablations";
   const log = (record: Record<string, unknown>) =>
     Deno.writeTextFileSync(
       `${out}/metrics.jsonl`,
@@ -191,330 +221,386 @@ export async function runPipeline(options: PipelineOptions): Promise<ResultRow[]
       { append: true },
     );
   const say = (text: string) => {
-    if (!quiet) console.error(text);
+    if (!quiet) console.error(part === "ablations" ? `[ablations] ${text}` : text);
   };
-  const command = `deno task pretrain --preset ${preset.name} --seed ${seed}`;
-  const resultsPath = `${out}/results.json`;
+  const command = options.command ?? `deno task pretrain --preset ${preset.name} --seed ${seed}`;
+  // The worker keeps its own results and timings; the main thread merges them at the end.
+  const suffix = part === "ablations" ? ".ablations" : "";
+  const resultsPath = `${out}/results${suffix}.json`;
+  const timingsPath = `${out}/timings${suffix}.json`;
   const results: ResultRow[] = await Deno.readTextFile(resultsPath).then(JSON.parse).catch(
     () => [],
   );
-  const saveResults = () => Deno.writeTextFileSync(resultsPath, JSON.stringify(results, null, 2));
+  const saveResults = () => {
+    results.sort((a, b) => ROW_ORDER.indexOf(a.name) - ROW_ORDER.indexOf(b.name));
+    Deno.writeTextFileSync(resultsPath, JSON.stringify(results, null, 2));
+  };
   const hasRow = (name: string) => results.some((r) => r.name === name);
-  const timings: Record<string, number> = await Deno.readTextFile(`${out}/timings.json`).then(
+  const timings: Record<string, number> = await Deno.readTextFile(timingsPath).then(
     JSON.parse,
   ).catch(() => ({}));
   const timed = async <T>(name: string, stage: Stage<T>): Promise<T> => {
+    if (part === "ablations") say(`${name}: started`);
     const t0 = performance.now();
     const value = await stage();
-    timings[name] = (timings[name] ?? 0) + (performance.now() - t0) / 1000;
-    Deno.writeTextFileSync(`${out}/timings.json`, JSON.stringify(timings, null, 2));
+    const seconds = (performance.now() - t0) / 1000;
+    timings[name] = (timings[name] ?? 0) + seconds;
+    Deno.writeTextFileSync(timingsPath, JSON.stringify(timings, null, 2));
+    if (part === "ablations") say(`${name}: finished in ${Math.round(seconds)} s`);
     return value;
   };
+  const worker = preset.rows === "all" && part === "all" && (options.workers ?? 1) > 1
+    ? startWorker({ ...options, part: "ablations" })
+    : null;
+  if (worker) say(`the ablation rows train in a second thread (its lines start with [ablations])`);
+  try {
+    return await run();
+  } finally {
+    worker?.stop();
+  }
 
-  // Data: the pinned subset of the first data source found.
-  const trainRaw = await loadFashionMnistRaw({
-    split: "train",
-    dataDir: options.dataDir,
-    subset: preset.train,
-  });
-  const testRaw = await loadFashionMnistRaw({
-    split: "test",
-    dataDir: options.dataDir,
-    subset: preset.test,
-  });
-  const host = (r: typeof trainRaw): HostDataset => ({
-    pixels: r.pixels,
-    labels: r.labels,
-    shape: [r.count, 1, 28, 28],
-  });
-  const train = host(trainRaw);
-  const test = host(testRaw);
-  say(
-    `data: ${train.labels.length} training and ${test.labels.length} test images from ${trainRaw.source} (${trainRaw.location})`,
-  );
+  async function run(): Promise<ResultRow[]> {
+    // Data: the pinned subset of the first data source found.
+    const trainRaw = await loadFashionMnistRaw({
+      split: "train",
+      dataDir: options.dataDir,
+      subset: preset.train,
+    });
+    const testRaw = await loadFashionMnistRaw({
+      split: "test",
+      dataDir: options.dataDir,
+      subset: preset.test,
+    });
+    const host = (r: typeof trainRaw): HostDataset => ({
+      pixels: r.pixels,
+      labels: r.labels,
+      shape: [r.count, 1, 28, 28],
+    });
+    const train = host(trainRaw);
+    const test = host(testRaw);
+    if (part !== "ablations") {
+      say(
+        `data: ${train.labels.length} training and ${test.labels.length} test images from ${trainRaw.source} (${trainRaw.location})`,
+      );
+    }
 
-  // 1. The teacher: a supervised ViT classifier (it saw the labels).
-  const t = preset.teacher;
-  const teacherVit = visionTransformer({
-    img_size: 28,
-    patch_size: 4,
-    in_chans: 1,
-    num_classes: 10,
-    embed_dim: t.embedDim,
-    depth: t.depth,
-    num_heads: t.heads,
-    qkv_bias: true,
-  });
-  const teacherParams = await stage<ViTParams>(
-    `${out}/teacher.ckpt`,
-    () =>
-      timed("teacher", async () => {
-        const steps = t.epochs * Math.floor(train.labels.length / t.batchSize);
-        const trained = await trainClassifier({
-          apply: (p: ViTParams, images, o) => teacherVit.apply(p, images, o),
-          params: teacherVit.init(foldIn(root, 1)),
-          optimizer: adamw({
-            learningRate: warmupCosine({
-              baseValue: t.lr,
-              finalValue: 1e-5,
-              totalSteps: steps,
-              warmupSteps: Math.floor(steps / 10),
-            }),
-            weightDecay: 0.05,
-          }),
-          data: train,
-          epochs: t.epochs,
-          batchSize: t.batchSize,
-          key: foldIn(root, 2),
-          transform: (k, b) =>
-            normalize(
-              horizontalFlip(foldIn(k, 1), randomCropWithPadding(foldIn(k, 0), b, 28, 2), 0.5),
-              MEAN,
-              STD,
-            ),
-          label: "teacher",
-          quiet,
-          onStep: (step, loss) => log({ stage: "teacher", step, loss }),
-        });
-        return trained.params;
-      }),
-  );
-  const teacher = classifierTeacher(teacherVit, teacherParams, { mean: MEAN, std: STD });
-
-  // 2. VQ-KD tokenizers: distilled from the teacher, and (results) from per-patch pixels.
-  const v = preset.vqkd;
-  const vqkdConfig = (teacherDim: number) => ({
-    encoder: {
+    // The stages, defined first and run below in the order of the pipeline.
+    const t = preset.teacher;
+    const teacherVit = visionTransformer({
       img_size: 28,
       patch_size: 4,
       in_chans: 1,
-      embed_dim: v.embedDim,
-      depth: v.depth,
-      num_heads: v.heads,
+      num_classes: 10,
+      embed_dim: t.embedDim,
+      depth: t.depth,
+      num_heads: t.heads,
       qkv_bias: true,
-    },
-    decoder: {
-      img_size: 7,
-      patch_size: 1,
-      in_chans: v.codeDim,
-      embed_dim: v.embedDim,
-      depth: v.decoderDepth,
-      num_heads: v.heads,
+    });
+    const v = preset.vqkd;
+    const vqkdConfig = (teacherDim: number) => ({
+      encoder: {
+        img_size: 28,
+        patch_size: 4,
+        in_chans: 1,
+        embed_dim: v.embedDim,
+        depth: v.depth,
+        num_heads: v.heads,
+        qkv_bias: true,
+      },
+      decoder: {
+        img_size: 7,
+        patch_size: 1,
+        in_chans: v.codeDim,
+        embed_dim: v.embedDim,
+        depth: v.decoderDepth,
+        num_heads: v.heads,
+        qkv_bias: true,
+      },
+      n_embed: v.codes,
+      embed_dim: v.codeDim,
+      decoder_out_dim: teacherDim,
+    });
+    const tokenizerStage = (name: string, source: Teacher, teacherDim: number, salt: number) =>
+      stage<Tokenizer>(
+        `${out}/${name}.ckpt`,
+        () =>
+          timed(name, async () => {
+            const trained = await trainVqkd({
+              model: vqkdConfig(teacherDim),
+              teacher: source,
+              data: train,
+              epochs: v.epochs,
+              batchSize: v.batchSize,
+              learningRate: v.lr,
+              warmupEpochs: Math.min(1, v.epochs / 4),
+              key: foldIn(root, salt),
+              checkpoint: `${out}/${name}.partial.ckpt`,
+              quiet: silent,
+              onStep: (m) => log({ stage: name, ...m }),
+            });
+            return { params: trained.params, state: trained.state };
+          }),
+      );
+    const semanticModel = vqkd(vqkdConfig(t.embedDim));
+    const b = preset.beit;
+    const beitConfig = (headLayers: number) => ({
+      img_size: 28,
+      patch_size: 4,
+      in_chans: 1,
+      vocab_size: v.codes,
+      embed_dim: b.embedDim,
+      depth: b.depth,
+      num_heads: b.heads,
       qkv_bias: true,
-    },
-    n_embed: v.codes,
-    embed_dim: v.codeDim,
-    decoder_out_dim: teacherDim,
-  });
-  const tokenizerStage = (name: string, source: Teacher, teacherDim: number, salt: number) =>
-    stage<{ params: VqkdParams; state: VqkdState }>(
-      `${out}/${name}.ckpt`,
-      () =>
+      init_values: 0.1,
+      use_abs_pos_emb: false,
+      use_shared_rel_pos_bias: true,
+      early_layers: b.earlyLayers,
+      head_layers: headLayers,
+    });
+    const pretrainStage = (
+      name: string,
+      tokenizer: Tokenizer,
+      tokenizerModel: ReturnType<typeof vqkd>,
+      bottleneck: boolean,
+      salt: number,
+    ) =>
+      stage<BeitPretrainParams>(`${out}/${name}.ckpt`, () =>
         timed(name, async () => {
-          const trained = await trainVqkd({
-            model: vqkdConfig(teacherDim),
-            teacher: source,
+          const trained = await pretrainBeit({
+            model: beitConfig(bottleneck ? b.headLayers : 0),
+            tokenizer: { model: tokenizerModel, params: tokenizer.params, state: tokenizer.state },
             data: train,
-            epochs: v.epochs,
-            batchSize: v.batchSize,
-            learningRate: v.lr,
-            warmupEpochs: Math.min(1, v.epochs / 4),
+            epochs: b.epochs,
+            batchSize: b.batchSize,
+            learningRate: b.lr,
+            warmupEpochs: b.warmupEpochs,
+            clsBottleneck: bottleneck,
             key: foldIn(root, salt),
             checkpoint: `${out}/${name}.partial.ckpt`,
-            quiet,
+            quiet: silent,
             onStep: (m) => log({ stage: name, ...m }),
           });
-          return { params: trained.params, state: trained.state };
+          return trained.params;
+        }));
+
+    // Evaluation: linear probe on the last layer's CLS token, and fine-tuning.
+    const probeRow = async (
+      name: string,
+      features: (images: Tensor) => Tensor,
+      extra: Partial<ResultRow> = {},
+    ) => {
+      if (hasRow(name)) return;
+      const t0 = performance.now();
+      const probe = await timed(`probe ${name}`, async () => {
+        const trainF = await extractFeatures(train, features as never);
+        const testF = await extractFeatures(test, features as never);
+        return (await linearProbe(trainF, testF, {
+          epochs: preset.probe.epochs,
+          key: foldIn(root, 9),
+          quiet: silent,
+          label: `probe ${name}`,
+        })).top1;
+      });
+      results.push({ name, probe, seconds: (performance.now() - t0) / 1000, command, ...extra });
+      saveResults();
+    };
+    const finetuneRow = async (name: string, params: BeitPretrainParams | null) => {
+      const row = results.find((r) => r.name === name);
+      if (!row || row.finetune !== undefined) return;
+      const t0 = performance.now();
+      const f = preset.finetune;
+      row.finetune = (await timed(`finetune ${name}`, () =>
+        finetuneBeit({
+          config: beitPretrainModel(beitConfig(b.headLayers)).config,
+          pretrained: params,
+          train,
+          test,
+          epochs: f.epochs,
+          batchSize: f.batchSize,
+          learningRate: f.lr,
+          layerDecay: f.layerDecay,
+          warmupEpochs: Math.min(1, f.epochs / 4),
+          key: foldIn(root, 10),
+          quiet: silent,
+        }))).top1;
+      row.seconds += (performance.now() - t0) / 1000;
+      saveResults();
+    };
+    const pretrainModel = beitPretrainModel(beitConfig(b.headLayers));
+    const noClsModel = beitPretrainModel(beitConfig(0));
+    const noMask = (batch: number) =>
+      tensor(new Uint8Array(batch * 49), { shape: [batch, 49], dtype: "bool", backend: "cpu" });
+    const clsFeatures = (params: BeitPretrainParams, model = pretrainModel) => (images: Tensor) =>
+      model.apply(params, images, { mask: noMask(images.shape[0]) }).cls;
+
+    // The ablations of the results table: MIM on pixel tokens, and BEiT v2 without the
+    // bottleneck (on the main run's tokenizer).
+    const ablationRows = async (semanticTokenizer: () => Promise<Tokenizer>) => {
+      const pixelTokens = await tokenizerStage(
+        "vqkd_pixels",
+        pixelTeacher({ patchSize: 4 }),
+        16,
+        5,
+      );
+      const pixelMim = await pretrainStage(
+        "beit_pixels",
+        pixelTokens,
+        vqkd(vqkdConfig(16)),
+        false,
+        6,
+      );
+      await probeRow(ROWS.pixelMim, clsFeatures(pixelMim, noClsModel));
+      await finetuneRow(ROWS.pixelMim, pixelMim);
+      const semantic = await semanticTokenizer();
+      const noBottleneck = await pretrainStage("beit_no_cls", semantic, semanticModel, false, 7);
+      await probeRow(ROWS.noBottleneck, clsFeatures(noBottleneck, noClsModel));
+      await finetuneRow(ROWS.noBottleneck, noBottleneck);
+      dispose([pixelTokens, pixelMim, noBottleneck]);
+      // The worker loaded its own copy of the main thread's tokenizer.
+      if (part === "ablations") dispose(semantic);
+    };
+    if (part === "ablations") {
+      // The worker starts with the pixel branch; the main thread's tokenizer is ready long
+      // before the worker needs it.
+      await ablationRows(() => finishedStage<Tokenizer>(`${out}/vqkd.ckpt`));
+      return results;
+    }
+
+    // 1. The teacher: a supervised ViT classifier (it saw the labels).
+    const teacherParams = await stage<ViTParams>(
+      `${out}/teacher.ckpt`,
+      () =>
+        timed("teacher", async () => {
+          const steps = t.epochs * Math.floor(train.labels.length / t.batchSize);
+          const trained = await trainClassifier({
+            apply: (p: ViTParams, images, o) => teacherVit.apply(p, images, o),
+            params: teacherVit.init(foldIn(root, 1)),
+            optimizer: adamw({
+              learningRate: warmupCosine({
+                baseValue: t.lr,
+                finalValue: 1e-5,
+                totalSteps: steps,
+                warmupSteps: Math.floor(steps / 10),
+              }),
+              weightDecay: 0.05,
+            }),
+            data: train,
+            epochs: t.epochs,
+            batchSize: t.batchSize,
+            key: foldIn(root, 2),
+            transform: (k, b) =>
+              normalize(
+                horizontalFlip(foldIn(k, 1), randomCropWithPadding(foldIn(k, 0), b, 28, 2), 0.5),
+                MEAN,
+                STD,
+              ),
+            label: "teacher",
+            quiet,
+            onStep: (step, loss) => log({ stage: "teacher", step, loss }),
+          });
+          return trained.params;
         }),
     );
-  const semantic = await tokenizerStage("vqkd", teacher, t.embedDim, 3);
-  const semanticModel = vqkd(vqkdConfig(t.embedDim));
-  const tokenizerReport = await evaluateTokenizer(
-    semanticModel,
-    semantic.params,
-    semantic.state,
-    test,
-    { teacher },
-  );
-  say(
-    `VQ-KD (supervised teacher): ${
-      (100 * tokenizerReport.usage).toFixed(1)
-    } % of codes used on the test split, mean cosine ${
-      tokenizerReport.cosine.toFixed(3)
-    } to the teacher`,
-  );
+    const teacher = classifierTeacher(teacherVit, teacherParams, { mean: MEAN, std: STD });
 
-  // 3. BEiT v2 pretraining (and, for the results table, its variants).
-  const b = preset.beit;
-  const beitConfig = (headLayers: number) => ({
-    img_size: 28,
-    patch_size: 4,
-    in_chans: 1,
-    vocab_size: v.codes,
-    embed_dim: b.embedDim,
-    depth: b.depth,
-    num_heads: b.heads,
-    qkv_bias: true,
-    init_values: 0.1,
-    use_abs_pos_emb: false,
-    use_shared_rel_pos_bias: true,
-    early_layers: b.earlyLayers,
-    head_layers: headLayers,
-  });
-  const pretrainStage = (
-    name: string,
-    tokenizer: { params: VqkdParams; state: VqkdState },
-    tokenizerModel: ReturnType<typeof vqkd>,
-    bottleneck: boolean,
-    salt: number,
-  ) =>
-    stage<BeitPretrainParams>(`${out}/${name}.ckpt`, () =>
-      timed(name, async () => {
-        const trained = await pretrainBeit({
-          model: beitConfig(bottleneck ? b.headLayers : 0),
-          tokenizer: { model: tokenizerModel, params: tokenizer.params, state: tokenizer.state },
-          data: train,
-          epochs: b.epochs,
-          batchSize: b.batchSize,
-          learningRate: b.lr,
-          warmupEpochs: b.warmupEpochs,
-          clsBottleneck: bottleneck,
-          key: foldIn(root, salt),
-          checkpoint: `${out}/${name}.partial.ckpt`,
-          quiet,
-          onStep: (m) => log({ stage: name, ...m }),
-        });
-        return trained.params;
-      }));
-  const beitParams = await pretrainStage("beit", semantic, semanticModel, true, 4);
-
-  // 4. Evaluation: linear probe on the last layer's CLS token, and fine-tuning.
-  const probeRow = async (
-    name: string,
-    features: (
-      images: import("../tensor/mod.ts").Tensor,
-    ) => import("../tensor/mod.ts").Tensor | null,
-    extra: Partial<ResultRow> = {},
-  ) => {
-    if (hasRow(name)) return;
-    const t0 = performance.now();
-    const probe = features === null ? null : await timed(`probe ${name}`, async () => {
-      const trainF = await extractFeatures(train, features as never);
-      const testF = await extractFeatures(test, features as never);
-      return (await linearProbe(trainF, testF, {
-        epochs: preset.probe.epochs,
-        key: foldIn(root, 9),
-        quiet,
-        label: `probe ${name}`,
-      })).top1;
-    });
-    results.push({
-      name,
-      probe: probe ?? undefined,
-      seconds: (performance.now() - t0) / 1000,
-      command,
-      ...extra,
-    });
-    saveResults();
-  };
-  const finetuneRow = async (name: string, params: BeitPretrainParams | null) => {
-    const row = results.find((r) => r.name === name);
-    if (!row || row.finetune !== undefined) return;
-    const t0 = performance.now();
-    const f = preset.finetune;
-    row.finetune = (await timed(`finetune ${name}`, () =>
-      finetuneBeit({
-        config: beitPretrainModel(beitConfig(b.headLayers)).config,
-        pretrained: params,
-        train,
-        test,
-        epochs: f.epochs,
-        batchSize: f.batchSize,
-        learningRate: f.lr,
-        layerDecay: f.layerDecay,
-        warmupEpochs: Math.min(1, f.epochs / 4),
-        key: foldIn(root, 10),
-        quiet,
-      }))).top1;
-    row.seconds += (performance.now() - t0) / 1000;
-    saveResults();
-  };
-  const pretrainModel = beitPretrainModel(beitConfig(b.headLayers));
-  const noMask = (batch: number) =>
-    tensor(new Uint8Array(batch * 49), { shape: [batch, 49], dtype: "bool", backend: "cpu" });
-  const clsFeatures =
-    (params: BeitPretrainParams, model = pretrainModel) =>
-    (images: import("../tensor/mod.ts").Tensor) =>
-      model.apply(params, images, { mask: noMask(images.shape[0]) }).cls;
-  await probeRow("BEiT v2 (VQ-KD, supervised teacher)", clsFeatures(beitParams));
-  const randomParams = pretrainModel.init(foldIn(root, 11));
-  await probeRow("random init", clsFeatures(randomParams));
-  await finetuneRow("BEiT v2 (VQ-KD, supervised teacher)", beitParams);
-  await finetuneRow("random init", null);
-  if (preset.rows === "all") {
-    await probeRow(
-      "BEiT v2, probe on mean-pooled patch tokens",
-      (images) =>
-        mean(
-          pretrainModel.apply(beitParams, images, { mask: noMask(images.shape[0]) }).patchTokens,
-          { axis: 1 },
-        ),
-    );
-    const pixelTokens = await tokenizerStage("vqkd_pixels", pixelTeacher({ patchSize: 4 }), 16, 5);
-    const pixelModel = vqkd(vqkdConfig(16));
-    const pixelMim = await pretrainStage("beit_pixels", pixelTokens, pixelModel, false, 6);
-    const noBottleneck = await pretrainStage("beit_no_cls", semantic, semanticModel, false, 7);
-    const noClsModel = beitPretrainModel(beitConfig(0));
-    await probeRow("MIM on pixel tokens (BEiT v1-style)", clsFeatures(pixelMim, noClsModel));
-    await probeRow("BEiT v2 without the CLS bottleneck", clsFeatures(noBottleneck, noClsModel));
-    // The teacher's representation is what its head sees: the pooled features.
-    const teacherBody = visionTransformer({ ...teacherVit.config, numClasses: 0 });
-    await probeRow(
-      "the teacher itself (saw labels)",
-      (images) => teacherBody.apply(teacherParams, images),
-    );
-    const teacherTop1 = await evaluateClassifier(
-      (p: ViTParams, x, o) => teacherVit.apply(p, x, o),
-      teacherParams,
+    // 2. The VQ-KD tokenizer, distilled from the teacher.
+    const semantic = await tokenizerStage("vqkd", teacher, t.embedDim, 3);
+    const tokenizerReport = await evaluateTokenizer(
+      semanticModel,
+      semantic.params,
+      semantic.state,
       test,
-      { transform: (bt) => normalize(bt, MEAN, STD) },
+      { teacher },
     );
-    results.find((r) => r.name === "the teacher itself (saw labels)")!.finetune = teacherTop1;
-    if (!hasRow("linear classifier on raw pixels")) {
-      const t0 = performance.now();
-      const top1 = (await linearProbe(pixelFeatures(train), pixelFeatures(test), {
-        epochs: preset.probe.epochs,
-        key: foldIn(root, 9),
-        quiet,
-        label: "probe pixels",
-      })).top1;
-      results.push({
-        name: "linear classifier on raw pixels",
-        probe: top1,
-        seconds: (performance.now() - t0) / 1000,
-        command,
-      });
-    }
-    saveResults();
-    await finetuneRow("MIM on pixel tokens (BEiT v1-style)", pixelMim);
-    await finetuneRow("BEiT v2 without the CLS bottleneck", noBottleneck);
-  }
+    say(
+      `VQ-KD (supervised teacher): ${
+        (100 * tokenizerReport.usage).toFixed(1)
+      } % of codes used on the test split, mean cosine ${
+        tokenizerReport.cosine.toFixed(3)
+      } to the teacher`,
+    );
 
-  await writeReport({
-    out,
-    preset,
-    seed,
-    backend: options.backend,
-    source: `${trainRaw.source} (${trainRaw.location})`,
-    results,
-    timings,
-    tokenizerReport,
-    semanticModel,
-    semantic,
-    test,
-  });
-  dispose([teacherParams, semantic, beitParams, randomParams]);
-  return results;
+    // 3. BEiT v2 pretraining.
+    const beitParams = await pretrainStage("beit", semantic, semanticModel, true, 4);
+
+    // 4. Evaluation, and the comparison rows of the results preset.
+    await probeRow(ROWS.beit, clsFeatures(beitParams));
+    const randomParams = pretrainModel.init(foldIn(root, 11));
+    await probeRow(ROWS.random, clsFeatures(randomParams));
+    await finetuneRow(ROWS.beit, beitParams);
+    await finetuneRow(ROWS.random, null);
+    if (preset.rows === "all") {
+      await probeRow(
+        ROWS.meanPooled,
+        (images) =>
+          mean(
+            pretrainModel.apply(beitParams, images, { mask: noMask(images.shape[0]) }).patchTokens,
+            { axis: 1 },
+          ),
+      );
+      // The teacher's representation is what its head sees: the pooled features.
+      const teacherBody = visionTransformer({ ...teacherVit.config, numClasses: 0 });
+      await probeRow(ROWS.teacher, (images) => teacherBody.apply(teacherParams, images));
+      const teacherTop1 = await evaluateClassifier(
+        (p: ViTParams, x, o) => teacherVit.apply(p, x, o),
+        teacherParams,
+        test,
+        { transform: (bt) => normalize(bt, MEAN, STD) },
+      );
+      results.find((r) => r.name === ROWS.teacher)!.finetune = teacherTop1;
+      if (!hasRow(ROWS.rawPixels)) {
+        const t0 = performance.now();
+        const top1 = (await linearProbe(pixelFeatures(train), pixelFeatures(test), {
+          epochs: preset.probe.epochs,
+          key: foldIn(root, 9),
+          quiet,
+          label: "probe pixels",
+        })).top1;
+        results.push({
+          name: ROWS.rawPixels,
+          probe: top1,
+          seconds: (performance.now() - t0) / 1000,
+          command,
+        });
+      }
+      saveResults();
+      if (worker) {
+        say("waiting for the ablation rows of the second thread");
+        await worker.done;
+        const theirs: ResultRow[] = JSON.parse(
+          await Deno.readTextFile(`${out}/results.ablations.json`),
+        );
+        for (const row of theirs) if (!hasRow(row.name)) results.push(row);
+        saveResults();
+        Object.assign(
+          timings,
+          JSON.parse(await Deno.readTextFile(`${out}/timings.ablations.json`)),
+        );
+        Deno.writeTextFileSync(timingsPath, JSON.stringify(timings, null, 2));
+      } else {
+        await ablationRows(() => Promise.resolve(semantic));
+      }
+    }
+
+    await writeReport({
+      out,
+      preset,
+      seed,
+      backend: options.backend,
+      source: `${trainRaw.source} (${trainRaw.location})`,
+      results,
+      timings,
+      parallel: worker !== null,
+      seconds: (performance.now() - started) / 1000,
+      tokenizerReport,
+      semanticModel,
+      semantic,
+      test,
+    });
+    dispose([teacherParams, semantic, beitParams, randomParams]);
+    return results;
+  }
 
   /** Loads a finished stage's result or runs it and saves `{ value, done: true }`. */
   async function stage<T>(path: string, run: () => Promise<T>): Promise<T> {
@@ -527,6 +613,39 @@ export async function runPipeline(options: PipelineOptions): Promise<ResultRow[]
     await saveCheckpoint(path, { value, done: true });
     return value;
   }
+
+  /** Waits for another thread's stage to finish, then loads its result. */
+  async function finishedStage<T>(path: string): Promise<T> {
+    for (let waited = false;; waited = true) {
+      const saved = await loadCheckpoint<{ value: T; done: boolean }>(path).catch(() => null);
+      if (saved?.done) return saved.value;
+      if (!waited) say(`waiting for ${path.split("/").pop()} from the main thread`);
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+    }
+  }
+}
+
+/** Runs `runPipeline(options)` in a worker thread; `done` settles when it finishes. */
+function startWorker(options: PipelineOptions): { done: Promise<void>; stop(): void } {
+  const worker = new Worker(new URL("./pipeline_worker.ts", import.meta.url).href, {
+    type: "module",
+  });
+  const done = new Promise<void>((resolve, reject) => {
+    worker.onmessage = (event: MessageEvent<{ error?: string }>) => {
+      worker.terminate();
+      if (event.data.error) reject(new Error(`the ablations thread failed: ${event.data.error}`));
+      else resolve();
+    };
+    worker.onerror = (event) => {
+      event.preventDefault();
+      worker.terminate();
+      reject(new Error(`the ablations thread failed: ${event.message}`));
+    };
+  });
+  // A failure of the main thread first must not leave this promise unhandled.
+  done.catch(() => {});
+  worker.postMessage(options);
+  return { done, stop: () => worker.terminate() };
 }
 
 /** Loss curves as an SVG: one polyline per series, smoothed over `window` steps. */
@@ -569,6 +688,9 @@ async function writeReport(r: {
   source: string;
   results: ResultRow[];
   timings: Record<string, number>;
+  parallel: boolean;
+  /** Wall time of this invocation (stages finished by an earlier one not counted). */
+  seconds: number;
   tokenizerReport: { usage: number; cosine: number; histogram: Float32Array };
   semanticModel: ReturnType<typeof vqkd>;
   semantic: { params: VqkdParams; state: VqkdState };
@@ -642,7 +764,7 @@ async function writeReport(r: {
     "",
     `Seed ${r.seed}, backend ${r.backend}, data: ${r.preset.train} training and ${r.preset.test} test images (class-balanced) from ${r.source}.`,
     "",
-    "| model | linear probe top-1 | fine-tune top-1 | wall time |",
+    "| model | linear probe top-1 | fine-tune top-1 | probe + fine-tune time |",
     "| --- | ---: | ---: | ---: |",
     ...r.results.map((row) =>
       `| ${row.name} | ${pct(row.probe)} | ${pct(row.finetune)} | ${Math.round(row.seconds)} s |`
@@ -658,6 +780,16 @@ async function writeReport(r: {
     "",
     "## Stage times",
     "",
+    `This invocation: ${
+      Math.round(r.seconds)
+    } s of wall time (stages finished by an earlier invocation are not counted).`,
+    "",
+    ...(r.parallel
+      ? [
+        "The ablation rows (pixel tokens, no bottleneck) trained in a second thread, in parallel with the others: the stage times overlap.",
+        "",
+      ]
+      : []),
     ...Object.entries(r.timings).map(([name, s]) => `- ${name}: ${Math.round(s)} s`),
     "",
     "## Training curves",

@@ -1,6 +1,7 @@
 // `deno task pretrain [--preset quick|default|results] [--backend cpu|webgpu] [--data DIR]
 //   [--out DIR] [--seed N] [--teacher-epochs N] [--vqkd-epochs N] [--beit-epochs N]
-//   [--probe-epochs N] [--finetune-epochs N] [--train-size N] [--test-size N]`
+//   [--probe-epochs N] [--finetune-epochs N] [--finetune-batch N] [--finetune-lr X]
+//   [--train-size N] [--test-size N] [--workers N]`
 //
 // Runs the whole pipeline (teacher → VQ-KD → BEiT v2 → linear probe + fine-tune) and
 // writes metrics.jsonl, results.json and report.md into the output folder. Stages with a
@@ -19,7 +20,10 @@ const USAGE = `Usage: deno task pretrain [options]
   --out DIR            output folder (default runs/<preset>)
   --seed N             random seed (default 0)
   --teacher-epochs N, --vqkd-epochs N, --beit-epochs N, --probe-epochs N, --finetune-epochs N
+  --finetune-batch N, --finetune-lr X   the fine-tuning recipe (default: batch 32, lr 5e-3)
   --train-size N, --test-size N     override the preset
+  --workers N          threads for the results preset: 2 trains its ablation rows beside the
+                       main rows (default: 2 on the CPU backend with 2 or more cores, else 1)
   -h, --help           show this help`;
 
 const INT_FLAGS = [
@@ -31,6 +35,8 @@ const INT_FLAGS = [
   "finetune-epochs",
   "train-size",
   "test-size",
+  "workers",
+  "finetune-batch",
 ] as const;
 
 /** Picks the default backend: WebGPU on a hardware adapter, the CPU otherwise. */
@@ -60,6 +66,7 @@ export async function main(args: string[]): Promise<number> {
         out: { type: "string" },
         quiet: { type: "boolean", default: false },
         help: { type: "boolean", short: "h", default: false },
+        "finetune-lr": { type: "string" },
         ...Object.fromEntries(INT_FLAGS.map((f) => [f, { type: "string" as const }])),
       },
     }).values;
@@ -89,6 +96,19 @@ export async function main(args: string[]): Promise<number> {
     }
     ints[flag] = n;
   }
+  const finetuneLr = values["finetune-lr"] === undefined
+    ? undefined
+    : Number(values["finetune-lr"]);
+  if (finetuneLr !== undefined && !(finetuneLr > 0 && Number.isFinite(finetuneLr))) {
+    console.error(
+      `--finetune-lr must be a positive number (got "${values["finetune-lr"]}").\n\n${USAGE}`,
+    );
+    return 2;
+  }
+  if (ints["finetune-batch"] === 0) {
+    console.error(`--finetune-batch must be at least 1.\n\n${USAGE}`);
+    return 2;
+  }
   if (values.backend !== undefined && values.backend !== "cpu" && values.backend !== "webgpu") {
     console.error(`--backend must be cpu or webgpu (got "${values.backend}").\n\n${USAGE}`);
     return 2;
@@ -99,10 +119,20 @@ export async function main(args: string[]): Promise<number> {
   if (ints["beit-epochs"] !== undefined) preset.beit.epochs = ints["beit-epochs"];
   if (ints["probe-epochs"] !== undefined) preset.probe.epochs = ints["probe-epochs"];
   if (ints["finetune-epochs"] !== undefined) preset.finetune.epochs = ints["finetune-epochs"];
+  if (ints["finetune-batch"] !== undefined) preset.finetune.batchSize = ints["finetune-batch"];
+  if (finetuneLr !== undefined) preset.finetune.lr = finetuneLr;
   if (ints["train-size"] !== undefined) preset.train = ints["train-size"];
   if (ints["test-size"] !== undefined) preset.test = ints["test-size"];
   const backend = (values.backend as string | undefined) ?? await defaultBackend();
   const out = (values.out as string | undefined) ?? `runs/${preset.name}`;
+  // CPU kernels run on one core: a second thread uses the second. On WebGPU both threads
+  // would share one device, so one thread is the default there.
+  const workers = ints.workers ??
+    (backend === "cpu" && navigator.hardwareConcurrency >= 2 ? 2 : 1);
+  if (workers < 1 || workers > 2) {
+    console.error(`--workers must be 1 or 2 (got ${workers}).\n\n${USAGE}`);
+    return 2;
+  }
   try {
     const t0 = performance.now();
     const results = await runPipeline({
@@ -112,6 +142,8 @@ export async function main(args: string[]): Promise<number> {
       backend,
       dataDir: values.data as string | undefined,
       quiet: values.quiet as boolean,
+      workers,
+      command: ["deno task pretrain", ...args].join(" "),
     });
     console.log(
       `\nResults (${preset.name} preset, ${backend}, ${

@@ -71,7 +71,23 @@ Deno.test("runPipeline() runs every stage on a few dozen images, writes a report
   const again = await runPipeline({ preset: TINY, out, seed: 1, backend: "cpu", quiet: true });
   assert.deepEqual(again, results);
   assert.equal(await Deno.readTextFile(`${out}/timings.json`), before);
+  // Two threads (the ablation rows in a worker) give the same rows, to the digit.
+  const out2 = await Deno.makeTempDir();
+  const parallel = await runPipeline({
+    preset: TINY,
+    out: out2,
+    seed: 1,
+    backend: "cpu",
+    quiet: true,
+    workers: 2,
+  });
+  assert.deepEqual(
+    parallel.map(({ name, probe, finetune }) => ({ name, probe, finetune })),
+    results.map(({ name, probe, finetune }) => ({ name, probe, finetune })),
+  );
+  assert.match(await Deno.readTextFile(`${out2}/report.md`), /trained in a second thread/);
   await Deno.remove(out, { recursive: true });
+  await Deno.remove(out2, { recursive: true });
 });
 
 Deno.test("deno task pretrain explains bad flags", async () => {
@@ -83,6 +99,8 @@ Deno.test("deno task pretrain explains bad flags", async () => {
     assert.equal(await main(["--beit-epochs", "two"]), 2);
     assert.equal(await main(["--backend", "tpu"]), 2);
     assert.equal(await main(["--bogus"]), 2);
+    assert.equal(await main(["--workers", "3", "--backend", "cpu"]), 2);
+    assert.equal(await main(["--finetune-lr", "fast"]), 2);
   } finally {
     console.error = original;
   }
@@ -90,5 +108,7 @@ Deno.test("deno task pretrain explains bad flags", async () => {
   assert.match(errors[1], /--beit-epochs must be a non-negative integer \(got "two"\)/);
   assert.match(errors[2], /--backend must be cpu or webgpu/);
   assert.match(errors[3], /Unknown option '--bogus'/);
+  assert.match(errors[4], /--workers must be 1 or 2 \(got 3\)/);
+  assert.match(errors[5], /--finetune-lr must be a positive number \(got "fast"\)/);
   assert.match(errors[0], /Usage: deno task pretrain/);
 });

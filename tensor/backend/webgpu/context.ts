@@ -271,7 +271,7 @@ export class GpuContext {
  * Opens the default adapter and device, with a clear error and the fix where none exists.
  */
 export async function createContext(): Promise<GpuContext> {
-  const gpu = (globalThis.navigator as Navigator | undefined)?.gpu;
+  const gpu = (globalThis as { navigator?: { gpu?: GPU } }).navigator?.gpu;
   if (gpu === undefined) {
     throw new Error(
       "WebGPU is not available in this runtime (navigator.gpu is missing): use Deno 2 " +
