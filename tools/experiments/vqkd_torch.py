@@ -16,6 +16,11 @@ non-constant patches.
 
     /usr/bin/python3 tools/experiments/vqkd_torch.py [--lr 1e-3] [--crop-min 0.08]
         [--epochs 1] [--train-size 60000] [--threads 1] [--seed 0] [--data DIR]
+    /usr/bin/python3 tools/experiments/vqkd_torch.py --check-official tests/fixtures/official
+
+The second form checks this model against the fixtures made by running the official code
+(tests/fixtures/official/README.md): one training step from the official weights must give
+the same tokens, losses, EMA codebook, cluster sizes and gradients.
 
 Needs torch and numpy (Debian's python3-torch); prints one JSON line.
 """
@@ -40,6 +45,8 @@ parser.add_argument("--batch", type=int, default=128)
 parser.add_argument("--train-size", type=int, default=60_000)
 parser.add_argument("--threads", type=int, default=1)
 parser.add_argument("--seed", type=int, default=0)
+parser.add_argument("--check-official", metavar="DIR",
+                    help="instead of training, check the model against the official-code fixtures in DIR")
 args = parser.parse_args()
 torch.manual_seed(args.seed)
 torch.set_num_threads(args.threads)
@@ -83,12 +90,13 @@ class Block(nn.Module):
         self.norm1 = nn.LayerNorm(dim, eps=1e-6)
         self.attn = Attention(dim, heads)
         self.norm2 = nn.LayerNorm(dim, eps=1e-6)
-        self.fc1 = nn.Linear(dim, 4 * dim)
-        self.fc2 = nn.Linear(4 * dim, dim)
+        self.mlp = nn.Module()
+        self.mlp.fc1 = nn.Linear(dim, 4 * dim)
+        self.mlp.fc2 = nn.Linear(4 * dim, dim)
 
     def forward(self, x):
         x = x + self.attn(self.norm1(x))
-        return x + self.fc2(F.gelu(self.fc1(self.norm2(x))))
+        return x + self.mlp.fc2(F.gelu(self.mlp.fc1(self.norm2(x))))
 
 
 class ViT(nn.Module):
@@ -96,7 +104,8 @@ class ViT(nn.Module):
 
     def __init__(self, img, patch, chans, dim, depth, heads):
         super().__init__()
-        self.patch_embed = nn.Conv2d(chans, dim, patch, patch)  # framework default init
+        self.patch_embed = nn.Module()
+        self.patch_embed.proj = nn.Conv2d(chans, dim, patch, patch)  # framework default init
         n = (img // patch) ** 2
         self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
         self.pos_embed = nn.Parameter(torch.zeros(1, n + 1, dim))
@@ -111,10 +120,10 @@ class ViT(nn.Module):
                     nn.init.zeros_(m.bias)
         for i, blk in enumerate(self.blocks, start=1):
             blk.attn.proj.weight.data.div_(math.sqrt(2 * i))
-            blk.fc2.weight.data.div_(math.sqrt(2 * i))
+            blk.mlp.fc2.weight.data.div_(math.sqrt(2 * i))
 
     def forward(self, x):
-        x = self.patch_embed(x).flatten(2).transpose(1, 2)
+        x = self.patch_embed.proj(x).flatten(2).transpose(1, 2)
         x = torch.cat([self.cls_token.expand(len(x), -1, -1), x], 1) + self.pos_embed
         for blk in self.blocks:
             x = blk(x)
@@ -135,6 +144,7 @@ class NormEmaQuantizer:
 
     def __init__(self, k, c, decay=0.99):
         self.codes = torch.zeros(k, c)
+        self.cluster_size = torch.zeros(k)  # EMA of the counts: a metric only (spec §2.5 step 5)
         self.k, self.decay, self.initted = k, decay, False
 
     def kmeans(self, z, iterations=10):
@@ -154,9 +164,10 @@ class NormEmaQuantizer:
             self.kmeans(z.detach())
         ids = (z.detach() @ self.codes.T).argmax(1)
         zq = self.codes[ids]
+        counts = torch.bincount(ids, minlength=self.k).float()
+        self.cluster_size = self.decay * self.cluster_size + (1 - self.decay) * counts
         if train:
             with torch.no_grad():
-                counts = torch.bincount(ids, minlength=self.k)
                 sums = torch.zeros_like(self.codes).index_add_(0, ids, z.detach())
                 mu = F.normalize(sums / counts.clamp(min=1)[:, None], dim=-1)
                 mu = torch.where((counts == 0)[:, None], self.codes, mu)
@@ -166,19 +177,19 @@ class NormEmaQuantizer:
 
 
 class Vqkd(nn.Module):
-    def __init__(self, target_dim):
+    def __init__(self, target_dim, width=128, depth=4, heads=4, codes=512, code_dim=32):
         super().__init__()
-        self.encoder = ViT(28, 4, 1, 128, 4, 4)
-        self.encode_task_layer = task_layer(128, 32)
-        self.decoder = ViT(7, 1, 32, 128, 1, 4)
-        self.decode_task_layer = task_layer(128, target_dim)
-        self.quantize = NormEmaQuantizer(512, 32)
+        self.encoder = ViT(28, 4, 1, width, depth, heads)
+        self.encode_task_layer = task_layer(width, code_dim)
+        self.decoder = ViT(7, 1, code_dim, width, 1, heads)
+        self.decode_task_layer = task_layer(width, target_dim)
+        self.quantize = NormEmaQuantizer(codes, code_dim)
 
     def forward(self, x01, train):
         u = self.encode_task_layer(self.encoder(2 * x01 - 1))  # spec §2.2: x -> 2x - 1
         zq, commit, ids = self.quantize(u, train)
-        b = len(x01)
-        zq = zq.reshape(b, 7, 7, 32).permute(0, 3, 1, 2)
+        b, c = len(x01), u.shape[-1]
+        zq = zq.reshape(b, 7, 7, c).permute(0, 3, 1, 2)
         return self.decode_task_layer(self.decoder(zq)), commit, ids
 
 
@@ -191,6 +202,65 @@ def pixel_targets(x01):
 
 def cosine(a, b):
     return (F.normalize(a, dim=-1, eps=1e-12) * F.normalize(b, dim=-1, eps=1e-12)).sum(-1)
+
+
+# --- the check against the official code's fixtures ------------------------------------
+
+
+def read_safetensors(path):
+    raw = open(path, "rb").read()
+    n = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8: 8 + n])
+    types = {"F32": np.float32, "I64": np.int64, "BOOL": np.bool_}
+    out = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        a, b = info["data_offsets"]
+        array = np.frombuffer(raw[8 + n + a: 8 + n + b], types[info["dtype"]])
+        out[name] = torch.from_numpy(array.reshape(info["shape"]).copy())
+    return out
+
+
+def check_official(folder):
+    config = json.load(open(f"{folder}/vqkd_config.json"))
+    enc = config["encoder"]
+    model = Vqkd(config["decoder_out_dim"], enc["embed_dim"], enc["depth"], enc["num_heads"],
+                 config["n_embed"], config["embed_dim"])
+    weights = read_safetensors(f"{folder}/vqkd_weights.safetensors")
+    missing, unexpected = model.load_state_dict(
+        {k: v for k, v in weights.items() if not k.startswith("quantize.")}, strict=False)
+    assert not missing and not unexpected, (missing, unexpected)
+    model.quantize.codes = weights["quantize.embedding.weight"]
+    model.quantize.cluster_size = weights["quantize.cluster_size"]
+    model.quantize.initted = bool(weights["quantize.embedding.initted"].item())
+    images = read_safetensors(f"{folder}/vqkd_eval.safetensors")["images"]
+    want = read_safetensors(f"{folder}/vqkd_train_step.safetensors")
+    with torch.no_grad():  # the fixture's module ran the eval forward first (usage statistics)
+        model(images, train=False)
+    rec, commit, ids = model(images, train=True)
+    rec_loss = (1 - cosine(rec, want["teacher_target"])).mean()
+    loss = rec_loss + commit
+    loss.backward()
+    got = {"loss": loss, "quant_loss": commit, "rec_loss": rec_loss,
+           "codebook_after": model.quantize.codes, "cluster_size_after": model.quantize.cluster_size}
+    got.update({f"grad.{k}": p.grad for k, p in model.named_parameters()})
+    worst = {}
+    for name, value in got.items():
+        b = want[name].reshape(value.shape).double()
+        a = value.detach().double()
+        atol, rtol = (1e-5, 1e-3) if name.startswith("grad.") else (1e-5, 1e-4)
+        excess = ((a - b).abs() - (atol + rtol * b.abs())).max().item()
+        worst[name] = excess
+    tokens_equal = bool((ids.reshape(want["tokens"].shape) == want["tokens"]).all())
+    failed = [k for k, e in worst.items() if e > 0]
+    print(json.dumps({"tokens_equal": tokens_equal, "compared": len(worst), "failed": failed,
+                      "loss": loss.item(), "official_loss": want["loss"].item()}))
+    raise SystemExit(0 if tokens_equal and not failed else 1)
+
+
+if args.check_official:
+    check_official(args.check_official)
 
 
 # --- augmentation: random resized crop (torchvision's sampling) + flip ------------------
