@@ -27,4 +27,8 @@ export {
   loadStateDict,
   saveStateDict,
 } from "./nn/io/state_dict.ts";
-export { loadFashionMnist } from "./data/fashion_mnist.ts";
+export {
+  type DataSource,
+  type FashionMnistOptions,
+  loadFashionMnist,
+} from "./data/fashion_mnist.ts";

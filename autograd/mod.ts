@@ -16,7 +16,7 @@
  * @module
  */
 
-export { backward, Tape, withoutRecording, withTape } from "./tape.ts";
+export { backward, Tape, type TapeNode, withoutRecording, withTape } from "./tape.ts";
 export { grad, type ValueAndGrad, valueAndGrad, vjp, type VjpResult } from "./value_and_grad.ts";
 export { customVjp } from "./custom_vjp.ts";
 export { checkGrad, type CheckGradOptions, type CheckGradResult } from "./check_grad.ts";

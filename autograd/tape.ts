@@ -14,10 +14,14 @@
 import { add, onesLike, type Recorder, setRecorder, Tensor, type VjpFn } from "../tensor/mod.ts";
 
 /** One recorded op application. */
-interface TapeNode {
+export interface TapeNode {
+  /** The op's name. */
   op: string;
+  /** The tensors it read. */
   inputs: readonly Tensor[];
+  /** The tensor it made. */
   output: Tensor;
+  /** Its vector-Jacobian product: output cotangent → input cotangents. */
   vjp: VjpFn;
 }
 

@@ -149,6 +149,7 @@ export function balancedSubset(raw: FashionMnistRaw, perSplit: number): FashionM
 
 /** Options of the Fashion-MNIST loaders. */
 export interface FashionMnistOptions {
+  /** Which split to load. */
   split: "train" | "test";
   /** A folder with the four IDX files (gzip'd or not); it must hold them. */
   dataDir?: string;
