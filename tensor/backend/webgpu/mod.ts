@@ -58,7 +58,7 @@ function aligned4(offset: number, strides: readonly number[]): boolean {
 
 /**
  * Matmul tuning: the register block per invocation. `force` overrides the choice (for
- * bench/matmul_webgpu_bench.ts, which compares variants).
+ * experiments that compare block sizes).
  */
 export const matmulTuning: { force: { tm: number; tn: number } | null } = { force: null };
 
@@ -82,7 +82,7 @@ export function chooseMatmulTile(
     : "s";
   // On llvmpipe every float an invocation loads costs ~40 multiply-adds (loads are done
   // lane by lane), so the block is as large as the matrix allows: a TM×TN block does
-  // TM·TN multiply-adds per TM + TN loads (bench/matmul_webgpu_bench.ts).
+  // TM·TN multiply-adds per TM + TN loads (tools/experiments/wgsl_matmul_minimal.ts).
   const block = matmulTuning.force ??
     (m >= 128 && n >= 128
       ? { tm: 16, tn: 16 }
