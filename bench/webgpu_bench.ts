@@ -2,7 +2,8 @@
 // products), elementwise and reduction GB/s, and one ViT training step, on the CPU and
 // (when an adapter exists) WebGPU. Every measurement first checks its result against the
 // CPU backend. Matmuls are timed as 8 chained products with one wait at the end, median
-// of 3 runs (WebGPU work is queued; the wait is what costs ~11 ms on llvmpipe).
+// of 3 runs (WebGPU work is queued; the wait is what costs ~11 ms on llvmpipe), and on
+// adapters with timestamp-query once more by the GPU's timestamps (kernel time only).
 //
 //   deno task bench            (prints the tables; Deno.bench entries follow)
 
@@ -16,7 +17,7 @@ const BACKENDS = HAS_WEBGPU ? ["cpu", "webgpu"] : ["cpu"];
 /** Waits for all queued work of a backend. */
 async function sync(backend: string): Promise<void> {
   if (backend === "webgpu") {
-    await (T.getBackend("webgpu") as unknown as { context: GpuContext }).context.sync();
+    await gpuContext().sync();
   }
 }
 
@@ -55,7 +56,15 @@ const MATMULS: MatmulCase[] = [
   { name: "attention [128,50,50]×[128,50,64]", a: [128, 50, 50], b: [128, 50, 64] },
 ];
 
-async function benchMatmul(c: MatmulCase, backend: string): Promise<number> {
+/** The WebGPU context (for syncs and kernel timing). */
+const gpuContext = (): GpuContext =>
+  (T.getBackend("webgpu") as unknown as { context: GpuContext }).context;
+
+/** GFLOP/s by the wall clock, and by timestamp queries (kernel time) where the adapter has them. */
+async function benchMatmul(
+  c: MatmulCase,
+  backend: string,
+): Promise<{ wall: number; kernel?: number }> {
   const a = await T.toBackend(T.normal(T.key(1), c.a, { backend: "cpu" }), backend);
   const b0 = await T.toBackend(T.normal(T.key(2), c.b, { backend: "cpu" }), backend);
   const b = c.transposeB ? T.matrixTranspose(b0) : b0;
@@ -79,8 +88,17 @@ async function benchMatmul(c: MatmulCase, backend: string): Promise<number> {
     runs.push((performance.now() - t0) / chained / 1000);
     T.dispose(outs);
   }
+  let kernel: number | undefined;
+  if (backend === "webgpu" && gpuContext().canTime) {
+    // The same 8 chained products once more, timed by the GPU's own timestamps.
+    gpuContext().startTiming();
+    const outs = [];
+    for (let i = 0; i < chained; i++) outs.push(T.matmul(a, b));
+    kernel = flops / ((await gpuContext().stopTiming()) / chained) / 1e9;
+    T.dispose(outs);
+  }
   T.dispose([a, b0, cpu]);
-  return flops / median(runs) / 1e9;
+  return { wall: flops / median(runs) / 1e9, kernel };
 }
 
 async function benchElementwise(
@@ -168,11 +186,22 @@ const adapter = HAS_WEBGPU
   ? (T.getBackend("webgpu") as unknown as { context: GpuContext }).context.adapterInfo.description
   : "none";
 lines.push(`WebGPU adapter: ${adapter}`);
-lines.push("", "| matmul (float32) | " + BACKENDS.map((b) => `${b} GFLOP/s`).join(" | ") + " |");
-lines.push("| --- | " + BACKENDS.map(() => "---:").join(" | ") + " |");
+const timed = HAS_WEBGPU && gpuContext().canTime;
+const matmulColumns = [
+  ...BACKENDS.map((b) => `${b} GFLOP/s`),
+  ...(timed ? ["webgpu kernel GFLOP/s (timestamp-query)"] : []),
+];
+lines.push("", `| matmul (float32) | ${matmulColumns.join(" | ")} |`);
+lines.push("| --- | " + matmulColumns.map(() => "---:").join(" | ") + " |");
 for (const c of MATMULS) {
   const rates = [];
-  for (const b of BACKENDS) rates.push((await benchMatmul(c, b)).toFixed(2));
+  let kernel: number | undefined;
+  for (const b of BACKENDS) {
+    const r = await benchMatmul(c, b);
+    rates.push(r.wall.toFixed(2));
+    kernel ??= r.kernel;
+  }
+  if (timed) rates.push(kernel!.toFixed(2));
   lines.push(`| ${c.name} | ${rates.join(" | ")} |`);
 }
 lines.push("", "| 4M float32 elements | " + BACKENDS.map((b) => `${b} GB/s`).join(" | ") + " |");

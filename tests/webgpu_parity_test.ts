@@ -20,6 +20,7 @@ import {
 import { HAS_WEBGPU } from "./_backends.ts";
 import { assertClose, SEED, type Tolerance } from "./_helpers.ts";
 import type { Ref } from "./_reference.ts";
+import type { GpuContext } from "../tensor/backend/webgpu/mod.ts";
 
 /** Bit-identical: both backends compute these exactly (one correctly rounded f32 op, or none). */
 const EXACT: Tolerance = { atol: 0, rtol: 0 };
@@ -482,5 +483,32 @@ Deno.test({
     assert.deepEqual(await T.toArray(b), new Uint8Array([1, 0, 1]));
     const d = await T.toBackend(T.tensor([0.5], { dtype: "float64" }), "webgpu");
     assert.equal(d.dtype, "float32");
+  },
+});
+
+Deno.test({
+  name: "webgpu: timestamp queries time the kernels without changing results",
+  ignore: !HAS_WEBGPU,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    await T.openBackend("webgpu");
+    const ctx = (T.getBackend("webgpu") as unknown as { context: GpuContext }).context;
+    const a = T.normal(T.key(3), [64, 48], { backend: "webgpu" });
+    const b = T.normal(T.key(4), [48, 32], { backend: "webgpu" });
+    const want = await T.toArray(T.matmul(a, b));
+    if (!ctx.canTime) {
+      await assert.rejects(async () => ctx.startTiming(), /no timestamp-query feature/);
+      return;
+    }
+    ctx.startTiming();
+    const t0 = performance.now();
+    const outs = [T.matmul(a, b), T.exp(T.matmul(a, b))];
+    const seconds = await ctx.stopTiming();
+    const wall = (performance.now() - t0) / 1000;
+    assert.ok(seconds > 0 && seconds <= wall, `kernel ${seconds} s, wall ${wall} s`);
+    assert.deepEqual(await T.toArray(outs[0]), want);
+    await assert.rejects(() => ctx.stopTiming(), /without startTiming/);
+    T.dispose([a, b, ...outs]);
   },
 });

@@ -58,6 +58,8 @@ export class GpuContext {
   #poolBytes = 0;
   #staging: GPUBuffer[] = [];
   #errors: string[] = [];
+  /** Kernel timing (startTiming): one timestamp pair per compute pass, read back later. */
+  #timing: { querySet: GPUQuerySet; readbacks: GPUBuffer[] } | null = null;
   /** Number of pipelines compiled so far (for benchmarks and tests). */
   compiledKernels = 0;
   /** Number of submits so far. */
@@ -148,14 +150,82 @@ export class GpuContext {
 
   #beginPass(): GPUComputePassEncoder {
     this.#encoder ??= this.device.createCommandEncoder();
-    this.#pass ??= this.#encoder.beginComputePass();
+    this.#pass ??= this.#encoder.beginComputePass(
+      this.#timing
+        ? {
+          timestampWrites: {
+            querySet: this.#timing.querySet,
+            beginningOfPassWriteIndex: 0,
+            endOfPassWriteIndex: 1,
+          },
+        }
+        : undefined,
+    );
     return this.#pass;
   }
 
   #endPass(): GPUCommandEncoder {
-    this.#pass?.end();
+    const encoder = this.#encoder ??= this.device.createCommandEncoder();
+    if (this.#pass === null) return encoder;
+    this.#pass.end();
     this.#pass = null;
-    return this.#encoder ??= this.device.createCommandEncoder();
+    if (this.#timing) {
+      // Resolve this pass's two timestamps before a later pass reuses the query slots.
+      const resolved = this.device.createBuffer({
+        size: 16,
+        usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
+      });
+      const readback = this.device.createBuffer({
+        size: 16,
+        usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+      });
+      encoder.resolveQuerySet(this.#timing.querySet, 0, 2, resolved, 0);
+      encoder.copyBufferToBuffer(resolved, 0, readback, 0, 16);
+      this.#staging.push(resolved);
+      this.#timing.readbacks.push(readback);
+    }
+    return encoder;
+  }
+
+  /** Whether the device can time kernels (the adapter offers `timestamp-query`). */
+  get canTime(): boolean {
+    return this.device.features.has("timestamp-query");
+  }
+
+  /**
+   * Starts timing the GPU work recorded from now on with timestamp queries: the time
+   * between the start and the end of every compute pass, summed (for benchmarks).
+   */
+  startTiming(): void {
+    if (!this.canTime) {
+      throw new Error(
+        "This WebGPU device has no timestamp-query feature: time with the wall clock",
+      );
+    }
+    this.flush();
+    this.#timing = {
+      querySet: this.device.createQuerySet({ type: "timestamp", count: 2 }),
+      readbacks: [],
+    };
+  }
+
+  /** Stops timing; waits for the work and returns the summed kernel time in seconds. */
+  async stopTiming(): Promise<number> {
+    const timing = this.#timing;
+    if (timing === null) throw new Error("stopTiming() without startTiming()");
+    this.flush();
+    this.#timing = null;
+    let nanoseconds = 0n;
+    for (const readback of timing.readbacks) {
+      await readback.mapAsync(GPUMapMode.READ);
+      const [begin, end] = new BigUint64Array(readback.getMappedRange());
+      if (end > begin) nanoseconds += end - begin;
+      readback.unmap();
+      readback.destroy();
+    }
+    timing.querySet.destroy();
+    this.throwErrors();
+    return Number(nanoseconds) / 1e9;
   }
 
   /**
@@ -288,6 +358,8 @@ export async function createContext(): Promise<GpuContext> {
   }
   const limits = adapter.limits;
   const device = await adapter.requestDevice({
+    // Timestamps let benchmarks report kernel time next to wall time.
+    requiredFeatures: adapter.features.has("timestamp-query") ? ["timestamp-query"] : [],
     requiredLimits: {
       maxStorageBufferBindingSize: limits.maxStorageBufferBindingSize,
       maxBufferSize: limits.maxBufferSize,
