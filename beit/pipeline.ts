@@ -385,11 +385,8 @@ export async function runPipeline(options: PipelineOptions): Promise<ResultRow[]
         }));
 
     // Evaluation: linear probe on the last layer's CLS token, and fine-tuning.
-    const probeRow = async (
-      name: string,
-      features: (images: Tensor) => Tensor,
-      extra: Partial<ResultRow> = {},
-    ) => {
+    const pretrainModel = beitPretrainModel(beitConfig(b.headLayers));
+    const probeRow = async (name: string, features: (images: Tensor) => Tensor) => {
       if (hasRow(name)) return;
       const t0 = performance.now();
       const probe = await timed(`probe ${name}`, async () => {
@@ -402,7 +399,7 @@ export async function runPipeline(options: PipelineOptions): Promise<ResultRow[]
           label: `probe ${name}`,
         })).top1;
       });
-      results.push({ name, probe, seconds: (performance.now() - t0) / 1000, command, ...extra });
+      results.push({ name, probe, seconds: (performance.now() - t0) / 1000, command });
       saveResults();
     };
     const finetuneRow = async (name: string, params: BeitPretrainParams | null) => {
@@ -412,7 +409,7 @@ export async function runPipeline(options: PipelineOptions): Promise<ResultRow[]
       const f = preset.finetune;
       row.finetune = (await timed(`finetune ${name}`, () =>
         finetuneBeit({
-          config: beitPretrainModel(beitConfig(b.headLayers)).config,
+          config: pretrainModel.config,
           pretrained: params,
           train,
           test,
@@ -427,7 +424,6 @@ export async function runPipeline(options: PipelineOptions): Promise<ResultRow[]
       row.seconds += (performance.now() - t0) / 1000;
       saveResults();
     };
-    const pretrainModel = beitPretrainModel(beitConfig(b.headLayers));
     const noClsModel = beitPretrainModel(beitConfig(0));
     const noMask = (batch: number) =>
       tensor(new Uint8Array(batch * 49), { shape: [batch, 49], dtype: "bool", backend: "cpu" });
@@ -542,13 +538,14 @@ export async function runPipeline(options: PipelineOptions): Promise<ResultRow[]
       // The teacher's representation is what its head sees: the pooled features.
       const teacherBody = visionTransformer({ ...teacherVit.config, numClasses: 0 });
       await probeRow(ROWS.teacher, (images) => teacherBody.apply(teacherParams, images));
-      const teacherTop1 = await evaluateClassifier(
+      // Its own test accuracy goes in the fine-tune column (it is not fine-tuned again).
+      const teacherRow = results.find((r) => r.name === ROWS.teacher)!;
+      teacherRow.finetune ??= await evaluateClassifier(
         (p: ViTParams, x, o) => teacherVit.apply(p, x, o),
         teacherParams,
         test,
         { transform: (bt) => normalize(bt, MEAN, STD) },
       );
-      results.find((r) => r.name === ROWS.teacher)!.finetune = teacherTop1;
       if (!hasRow(ROWS.rawPixels)) {
         const t0 = performance.now();
         const top1 = (await linearProbe(pixelFeatures(train), pixelFeatures(test), {
@@ -602,10 +599,16 @@ export async function runPipeline(options: PipelineOptions): Promise<ResultRow[]
     return results;
   }
 
+  /** A finished stage's saved result, or null when the stage has not finished. */
+  async function finished<T>(path: string): Promise<{ value: T } | null> {
+    const saved = await loadCheckpoint<{ value: T; done: boolean }>(path).catch(() => null);
+    return saved?.done ? saved : null;
+  }
+
   /** Loads a finished stage's result or runs it and saves `{ value, done: true }`. */
   async function stage<T>(path: string, run: () => Promise<T>): Promise<T> {
-    const saved = await loadCheckpoint<{ value: T; done: boolean }>(path).catch(() => null);
-    if (saved?.done) {
+    const saved = await finished<T>(path);
+    if (saved) {
       say(`skipping ${path.split("/").pop()} (finished checkpoint found)`);
       return saved.value;
     }
@@ -617,8 +620,8 @@ export async function runPipeline(options: PipelineOptions): Promise<ResultRow[]
   /** Waits for another thread's stage to finish, then loads its result. */
   async function finishedStage<T>(path: string): Promise<T> {
     for (let waited = false;; waited = true) {
-      const saved = await loadCheckpoint<{ value: T; done: boolean }>(path).catch(() => null);
-      if (saved?.done) return saved.value;
+      const saved = await finished<T>(path);
+      if (saved) return saved.value;
       if (!waited) say(`waiting for ${path.split("/").pop()} from the main thread`);
       await new Promise((resolve) => setTimeout(resolve, 2000));
     }
