@@ -4,12 +4,14 @@
 // CPU backend. Matmuls are timed as 8 chained products with one wait at the end, median
 // of 3 runs (WebGPU work is queued; the wait is what costs ~11 ms on llvmpipe), and on
 // adapters with timestamp-query once more by the GPU's timestamps (kernel time only).
+// On CPU adapters (llvmpipe), where WebGPU matmuls read their operands from textures, a
+// column shows the storage-buffer kernels too.
 //
 //   deno task bench            (prints the tables; Deno.bench entries follow)
 
 import * as T from "../mod.ts";
 import { adamw, applyUpdates, visionTransformer, type ViTParams } from "../nn/mod.ts";
-import type { GpuContext } from "../tensor/backend/webgpu/mod.ts";
+import { type GpuContext, isCpuAdapter, matmulTuning } from "../tensor/backend/webgpu/mod.ts";
 
 const HAS_WEBGPU = await T.openBackend("webgpu").then(() => true, () => false);
 const BACKENDS = HAS_WEBGPU ? ["cpu", "webgpu"] : ["cpu"];
@@ -187,9 +189,11 @@ const adapter = HAS_WEBGPU
   : "none";
 lines.push(`WebGPU adapter: ${adapter}`);
 const timed = HAS_WEBGPU && gpuContext().canTime;
+const bothPaths = HAS_WEBGPU && isCpuAdapter(gpuContext().adapterInfo);
 const matmulColumns = [
   ...BACKENDS.map((b) => `${b} GFLOP/s`),
   ...(timed ? ["webgpu kernel GFLOP/s (timestamp-query)"] : []),
+  ...(bothPaths ? ["webgpu GFLOP/s, storage-buffer operands"] : []),
 ];
 lines.push("", `| matmul (float32) | ${matmulColumns.join(" | ")} |`);
 lines.push("| --- | " + matmulColumns.map(() => "---:").join(" | ") + " |");
@@ -202,6 +206,11 @@ for (const c of MATMULS) {
     kernel ??= r.kernel;
   }
   if (timed) rates.push(kernel!.toFixed(2));
+  if (bothPaths) {
+    matmulTuning.path = "storage";
+    rates.push((await benchMatmul(c, "webgpu")).wall.toFixed(2));
+    matmulTuning.path = "auto";
+  }
   lines.push(`| ${c.name} | ${rates.join(" | ")} |`);
 }
 lines.push("", "| 4M float32 elements | " + BACKENDS.map((b) => `${b} GB/s`).join(" | ") + " |");

@@ -20,7 +20,7 @@ import {
 import { HAS_WEBGPU } from "./_backends.ts";
 import { assertClose, SEED, type Tolerance } from "./_helpers.ts";
 import type { Ref } from "./_reference.ts";
-import type { GpuContext } from "../tensor/backend/webgpu/mod.ts";
+import { elementwiseTuning, type GpuContext, matmulTuning } from "../tensor/backend/webgpu/mod.ts";
 
 /** Bit-identical: both backends compute these exactly (one correctly rounded f32 op, or none). */
 const EXACT: Tolerance = { atol: 0, rtol: 0 };
@@ -53,7 +53,21 @@ interface Row {
   tol: Tolerance;
   /** Compare gradients with respect to the float inputs too (default true for float outputs). */
   grad?: boolean;
+  /** How WebGPU matmuls read their operands in this row (default: the adapter's choice). */
+  matmulPath?: "storage" | "texture";
+  /** How elementwise kernels and reductions read float32 inputs (default: the adapter's). */
+  inputPath?: "storage" | "texture";
 }
+
+/** The matmul rows, once per way of reading operands (both run on every adapter). */
+const perMatmulPath = (rows: Row[]): Row[] =>
+  rows.flatMap((row) =>
+    (["storage", "texture"] as const).map((path) => ({
+      ...row,
+      name: `${row.name}, ${path} operands`,
+      matmulPath: path,
+    }))
+  );
 
 const f32 = (ref: Ref, layout: Layout = "contiguous"): Input => ({ ref, dtype: "float32", layout });
 const i32 = (ref: Ref): Input => ({ ref, dtype: "int32", layout: "contiguous" });
@@ -227,43 +241,73 @@ function parityTest(row: Row, numRuns = 8): void {
     sanitizeResources: false,
     sanitizeOps: false,
     fn: async () => {
-      await fc.assert(fc.asyncProperty(row.inputs, (inputs) => compare(row, inputs)), {
-        seed: SEED,
-        numRuns,
-      });
+      matmulTuning.path = row.matmulPath ?? "auto";
+      elementwiseTuning.inputs = row.inputPath ?? "auto";
+      try {
+        await fc.assert(fc.asyncProperty(row.inputs, (inputs) => compare(row, inputs)), {
+          seed: SEED,
+          numRuns,
+        });
+      } finally {
+        matmulTuning.path = "auto";
+        elementwiseTuning.inputs = "auto";
+      }
     },
   });
 }
 
-ROWS.forEach((row) => parityTest(row));
+// Every row twice: float32 inputs read from storage buffers, and from texture copies (the
+// choice on CPU adapters, see tensor/backend/webgpu/mod.ts elementwiseTuning).
+ROWS.forEach((row) => {
+  parityTest({ ...row, name: `${row.name} [storage inputs]`, inputPath: "storage" });
+  parityTest({ ...row, name: `${row.name} [texture inputs]`, inputPath: "texture" });
+});
 
-for (const [name, op, tol, grad] of REDUCTIONS) {
+for (
+  const [[name, op, tol, grad], path] of REDUCTIONS.flatMap((r) =>
+    (["storage", "texture"] as const).map((path) => [r, path] as const)
+  )
+) {
   Deno.test({
-    name: `webgpu parity: ${name} matches the CPU oracle over random axes${
+    name: `webgpu parity: ${name} [${path} inputs] matches the CPU oracle over random axes${
       grad ? " (value and gradient)" : ""
     }`,
     ignore: !HAS_WEBGPU,
     sanitizeResources: false,
     sanitizeOps: false,
     fn: async () => {
-      await fc.assert(
-        fc.asyncProperty(withAxes(), async ([x, axis, keepDims]) => {
-          const axes = name.startsWith("arg")
-            ? (axis && axis.length > 0 ? [axis[0]] : undefined)
-            : axis;
-          const row: Row = {
-            name,
-            inputs: fc.constant([]),
-            op: (t) => op(t, { axis: axes, keepDims }),
-            tol,
-            grad,
-          };
-          await compare(row, [x]);
-        }),
-        { seed: SEED, numRuns: 8 },
-      );
+      elementwiseTuning.inputs = path;
+      try {
+        await reductionProperty(name, op, tol, grad);
+      } finally {
+        elementwiseTuning.inputs = "auto";
+      }
     },
   });
+}
+
+async function reductionProperty(
+  name: string,
+  op: (t: T.Tensor, o: { axis?: number[]; keepDims: boolean }) => T.Tensor,
+  tol: Tolerance,
+  grad: boolean,
+): Promise<void> {
+  await fc.assert(
+    fc.asyncProperty(withAxes(), async ([x, axis, keepDims]) => {
+      const axes = name.startsWith("arg")
+        ? (axis && axis.length > 0 ? [axis[0]] : undefined)
+        : axis;
+      const row: Row = {
+        name,
+        inputs: fc.constant([]),
+        op: (t) => op(t, { axis: axes, keepDims }),
+        tol,
+        grad,
+      };
+      await compare(row, [x]);
+    }),
+    { seed: SEED, numRuns: 8 },
+  );
 }
 
 const MORE: Row[] = [
@@ -290,7 +334,7 @@ const MORE: Row[] = [
     },
     tol: EXACT,
   },
-  {
+  ...perMatmulPath([{
     name: "matmul (batched, broadcast, transposed views)",
     inputs: fc.tuple(
       fc.integer({ min: 1, max: 9 }),
@@ -305,8 +349,7 @@ const MORE: Row[] = [
     ),
     op: T.matmul,
     tol: SUMS,
-  },
-  {
+  }, {
     name: "matmul (vec4 path, N % 4 = 0)",
     inputs: fc.tuple(
       fc.integer({ min: 1, max: 70 }),
@@ -318,7 +361,7 @@ const MORE: Row[] = [
       ),
     op: T.matmul,
     tol: SUMS,
-  },
+  }]),
   {
     name: "gather/take/embedding",
     inputs: fc.tuple(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 4 })).chain((
@@ -399,27 +442,63 @@ const MORE: Row[] = [
 MORE.forEach((row) => parityTest(row));
 
 Deno.test({
-  name: "webgpu parity: large matmuls (16×16 register blocks) in every operand layout",
+  name: "webgpu parity: large matmuls (largest register blocks) in every operand layout and path",
   ignore: !HAS_WEBGPU,
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {
-    for (const [m, k, n] of [[300, 200, 260], [257, 129, 131], [128, 64, 128]]) {
-      for (const ta of [false, true]) {
-        for (const tb of [false, true]) {
-          const a0 = T.normal(T.key(m + k), ta ? [k, m] : [m, k]);
-          const b0 = T.normal(T.key(n + k), tb ? [n, k] : [k, n]);
-          const view = (t: T.Tensor, flip: boolean) => (flip ? T.transpose(t) : t);
-          const cpu = T.toArraySync(T.matmul(view(a0, ta), view(b0, tb)));
-          const [ga, gb] = await Promise.all([
-            T.toBackend(a0, "webgpu"),
-            T.toBackend(b0, "webgpu"),
-          ]);
-          const gpu = await T.toArray(T.matmul(view(ga, ta), view(gb, tb)));
-          // Sums of k ≤ 200 products of N(0,1) values: float32 rounding error ~1e-5·√k.
-          assertClose(gpu, cpu, { atol: 2e-4, rtol: 1e-5 }, `matmul ${m}×${k}×${n} ${ta} ${tb}`);
+    const view = (t: T.Tensor, flip: boolean) => {
+      const axes = t.shape.map((_, i) => i);
+      axes.push(...axes.splice(-2).reverse()); // the last two axes swapped
+      return flip ? T.transpose(t, axes) : t;
+    };
+    const check = async (a0: T.Tensor, b0: T.Tensor, ta: boolean, tb: boolean, what: string) => {
+      const cpu = T.toArraySync(T.matmul(view(a0, ta), view(b0, tb)));
+      const [ga, gb] = await Promise.all([T.toBackend(a0, "webgpu"), T.toBackend(b0, "webgpu")]);
+      const gpu = await T.toArray(T.matmul(view(ga, ta), view(gb, tb)));
+      // Sums of k ≤ 200 products of N(0,1) values: float32 rounding error ~1e-5·√k.
+      assertClose(gpu, cpu, { atol: 2e-4, rtol: 1e-5 }, what);
+    };
+    const ctx = (T.getBackend("webgpu") as unknown as { context: GpuContext }).context;
+    try {
+      for (const path of ["storage", "texture"] as const) {
+        matmulTuning.path = path;
+        for (const [m, k, n] of [[300, 200, 260], [257, 129, 131], [128, 64, 128]]) {
+          for (const ta of [false, true]) {
+            for (const tb of [false, true]) {
+              const a0 = T.normal(T.key(m + k), ta ? [k, m] : [m, k]);
+              const b0 = T.normal(T.key(n + k), tb ? [n, k] : [k, n]);
+              await check(a0, b0, ta, tb, `${path} matmul ${m}×${k}×${n} ${ta} ${tb}`);
+            }
+          }
         }
+        // Attention-like batches, and a shared right operand (a linear layer's weight).
+        await check(
+          T.normal(T.key(1), [6, 50, 33]),
+          T.normal(T.key(2), [6, 50, 33]),
+          false,
+          true,
+          `${path} batched`,
+        );
+        await check(
+          T.normal(T.key(3), [4, 70, 24]),
+          T.normal(T.key(4), [24, 36]),
+          false,
+          false,
+          `${path} shared B`,
+        );
+        // More rows than a texture has texels a side: the texture path falls back to storage.
+        const tall = ctx.maxTextureSide + 5;
+        await check(
+          T.normal(T.key(5), [tall, 3]),
+          T.normal(T.key(6), [3, 5]),
+          false,
+          false,
+          `${path} tall`,
+        );
       }
+    } finally {
+      matmulTuning.path = "auto";
     }
   },
 });

@@ -12,6 +12,9 @@
 // - Buffers: released storage buffers go to a pool keyed by size class and are reused for
 //   kernel outputs. Reuse by later commands in the same stream is safe: the GPU runs
 //   commands in order.
+// - Scratch textures: kernels that read their operands as textures (the matmul on CPU
+//   adapters) pack them first into rgba32float textures kept per size class and slot. The
+//   packing is itself a command, so reusing a texture for the next product is ordered too.
 // - Pipelines: compiled once per kernel name + template parameters.
 
 /** How many dispatches are recorded before an automatic submit. */
@@ -22,14 +25,33 @@ export const PARAM_SLOT_BYTES = 512;
 export const PARAM_WORDS = PARAM_SLOT_BYTES / 4;
 const ARENA_SLOTS = MAX_BATCH;
 
-/** Kinds of bindings a kernel declares, in binding order (the uniform comes last). */
-export type BindingKind = "read" | "write";
+/**
+ * Kinds of bindings a kernel declares, in binding order (the uniform comes last): storage
+ * buffers read or written, an rgba32float texture read with textureLoad ("texture"), or
+ * written with textureStore ("texture-write").
+ */
+export type BindingKind = "read" | "write" | "texture" | "texture-write";
+
+/** What a binding is given: a buffer, or a texture (bound through its whole view). */
+export type Resource = GPUBuffer | GPUTexture;
+
+/** Texels per row of the textures `textureOf` fills (a power of two). */
+export const TEXTURE_ROW = 1024;
+
+/** Rounds a texture side up to its class: 4 classes per power of two, at least 16. */
+function textureClass(texels: number): number {
+  if (texels <= 16) return 16;
+  const step = 2 ** Math.floor(Math.log2(texels)) / 4;
+  return Math.ceil(texels / step) * step;
+}
 
 /** A compiled kernel and the layout its bind groups use. */
 export interface Kernel {
   pipeline: GPUComputePipeline;
   layout: GPUBindGroupLayout;
   bindings: readonly BindingKind[];
+  /** The kernel name + template parameters it was compiled for. */
+  key: string;
 }
 
 /** Rounds a byte size up to its pool size class: 8 classes per power of two, ≥ 256 bytes. */
@@ -47,6 +69,8 @@ export class GpuContext {
   /** Largest storage binding, in bytes (128 MiB on llvmpipe). */
   readonly maxBinding: number;
   readonly maxWorkgroupsPerDimension: number;
+  /** Largest width and height of a 2-D texture, in texels. */
+  readonly maxTextureSide: number;
   #encoder: GPUCommandEncoder | null = null;
   #pass: GPUComputePassEncoder | null = null;
   #dispatches = 0;
@@ -56,10 +80,25 @@ export class GpuContext {
   readonly #kernels = new Map<string, Kernel>();
   readonly #pool = new Map<number, GPUBuffer[]>();
   #poolBytes = 0;
+  readonly #scratch = new Map<string, GPUTexture>();
+  readonly #views = new Map<GPUTexture, GPUTextureView>();
+  #scratchBytes = 0;
   #staging: GPUBuffer[] = [];
   #errors: string[] = [];
   /** Kernel timing (startTiming): one timestamp pair per compute pass, read back later. */
-  #timing: { querySet: GPUQuerySet; readbacks: GPUBuffer[] } | null = null;
+  #timing: {
+    querySet: GPUQuerySet;
+    readbacks: GPUBuffer[];
+    /** perKernel: each dispatch in its own pass; the kernel of each readback. */
+    perKernel: boolean;
+    labels: string[];
+    passLabel: string;
+  } | null = null;
+  /**
+   * Kernel time per kernel name of the last `startTiming({ perKernel: true })` …
+   * `stopTiming()`: seconds and dispatches, largest first.
+   */
+  kernelTimes: { kernel: string; seconds: number; dispatches: number }[] = [];
   /** Number of pipelines compiled so far (for benchmarks and tests). */
   compiledKernels = 0;
   /** Number of submits so far. */
@@ -70,6 +109,7 @@ export class GpuContext {
     this.adapterInfo = adapterInfo;
     this.maxBinding = device.limits.maxStorageBufferBindingSize;
     this.maxWorkgroupsPerDimension = device.limits.maxComputeWorkgroupsPerDimension;
+    this.maxTextureSide = device.limits.maxTextureDimension2D;
     this.#arenaBuffer = device.createBuffer({
       size: this.#arena.byteLength,
       usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
@@ -79,9 +119,39 @@ export class GpuContext {
     });
   }
 
-  /** Bytes held in the buffer pool. */
+  /** Bytes held in the buffer pool and the scratch textures. */
   get poolBytes(): number {
-    return this.#poolBytes;
+    return this.#poolBytes + this.#scratchBytes;
+  }
+
+  /**
+   * An rgba32float scratch texture of at least `width` × `height` texels for binding slot
+   * `slot` (operands of one kernel use different slots). The same texture comes back for
+   * the same slot and size class: its contents are valid until the next command that
+   * packs into it, which the GPU runs after every command recorded before.
+   */
+  scratchTexture(slot: string, width: number, height: number): GPUTexture {
+    if (width > this.maxTextureSide || height > this.maxTextureSide) {
+      throw new Error(
+        `Internal error: a ${width}×${height} texture exceeds ${this.maxTextureSide} texels a side`,
+      );
+    }
+    const w = Math.min(textureClass(width), this.maxTextureSide);
+    const h = Math.min(textureClass(height), this.maxTextureSide);
+    const key = `${slot}:${w}x${h}`;
+    let texture = this.#scratch.get(key);
+    if (texture === undefined) {
+      texture = this.device.createTexture({
+        size: [w, h],
+        format: "rgba32float",
+        usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.STORAGE_BINDING |
+          GPUTextureUsage.COPY_DST,
+      });
+      this.#scratch.set(key, texture);
+      this.#views.set(texture, texture.createView());
+      this.#scratchBytes += w * h * 16;
+    }
+    return texture;
   }
 
   /** A storage buffer of at least `bytes` bytes, from the pool when one fits. */
@@ -114,22 +184,40 @@ export class GpuContext {
     this.#poolBytes += size;
   }
 
-  /** Destroys every pooled buffer. */
+  /** Destroys every pooled buffer and scratch texture (after submitting pending work). */
   drainPool(): void {
+    this.flush();
     for (const list of this.#pool.values()) for (const b of list) b.destroy();
     this.#pool.clear();
     this.#poolBytes = 0;
+    for (const texture of this.#scratch.values()) texture.destroy();
+    this.#scratch.clear();
+    this.#views.clear();
+    this.#scratchBytes = 0;
   }
 
   /** The compiled kernel for `key`, compiling `source()` on first use. */
   kernel(key: string, bindings: readonly BindingKind[], source: () => string): Kernel {
     const cached = this.#kernels.get(key);
     if (cached !== undefined) return cached;
-    const entries: GPUBindGroupLayoutEntry[] = bindings.map((kind, i) => ({
-      binding: i,
-      visibility: GPUShaderStage.COMPUTE,
-      buffer: { type: kind === "read" ? "read-only-storage" : "storage" },
-    }));
+    const entries: GPUBindGroupLayoutEntry[] = bindings.map((kind, binding) => {
+      const visibility = GPUShaderStage.COMPUTE;
+      if (kind === "texture") {
+        return { binding, visibility, texture: { sampleType: "unfilterable-float" } };
+      }
+      if (kind === "texture-write") {
+        return {
+          binding,
+          visibility,
+          storageTexture: { access: "write-only", format: "rgba32float" },
+        };
+      }
+      return {
+        binding,
+        visibility,
+        buffer: { type: kind === "read" ? "read-only-storage" : "storage" },
+      };
+    });
     entries.push({
       binding: bindings.length,
       visibility: GPUShaderStage.COMPUTE,
@@ -142,7 +230,7 @@ export class GpuContext {
       compute: { module, entryPoint: "main" },
       label: key,
     });
-    const kernel = { pipeline, layout, bindings };
+    const kernel = { pipeline, layout, bindings, key };
     this.#kernels.set(key, kernel);
     this.compiledKernels++;
     return kernel;
@@ -183,6 +271,7 @@ export class GpuContext {
       encoder.copyBufferToBuffer(resolved, 0, readback, 0, 16);
       this.#staging.push(resolved);
       this.#timing.readbacks.push(readback);
+      this.#timing.labels.push(this.#timing.passLabel);
     }
     return encoder;
   }
@@ -194,9 +283,11 @@ export class GpuContext {
 
   /**
    * Starts timing the GPU work recorded from now on with timestamp queries: the time
-   * between the start and the end of every compute pass, summed (for benchmarks).
+   * between the start and the end of every compute pass, summed (for benchmarks). With
+   * `perKernel`, every dispatch gets a pass of its own and `stopTiming` also fills
+   * `kernelTimes` (a profile: separate passes add some time of their own).
    */
-  startTiming(): void {
+  startTiming(options: { perKernel?: boolean } = {}): void {
     if (!this.canTime) {
       throw new Error(
         "This WebGPU device has no timestamp-query feature: time with the wall clock",
@@ -206,6 +297,9 @@ export class GpuContext {
     this.#timing = {
       querySet: this.device.createQuerySet({ type: "timestamp", count: 2 }),
       readbacks: [],
+      perKernel: options.perKernel ?? false,
+      labels: [],
+      passLabel: "",
     };
   }
 
@@ -216,25 +310,35 @@ export class GpuContext {
     this.flush();
     this.#timing = null;
     let nanoseconds = 0n;
-    for (const readback of timing.readbacks) {
+    const perKernel = new Map<string, { seconds: number; dispatches: number }>();
+    for (const [i, readback] of timing.readbacks.entries()) {
       await readback.mapAsync(GPUMapMode.READ);
       const [begin, end] = new BigUint64Array(readback.getMappedRange());
-      if (end > begin) nanoseconds += end - begin;
+      const span = end > begin ? end - begin : 0n;
+      nanoseconds += span;
       readback.unmap();
       readback.destroy();
+      if (timing.perKernel) {
+        const entry = perKernel.get(timing.labels[i]) ?? { seconds: 0, dispatches: 0 };
+        entry.seconds += Number(span) / 1e9;
+        entry.dispatches++;
+        perKernel.set(timing.labels[i], entry);
+      }
     }
+    this.kernelTimes = [...perKernel].map(([kernel, t]) => ({ kernel, ...t }))
+      .sort((a, b) => b.seconds - a.seconds);
     timing.querySet.destroy();
     this.throwErrors();
     return Number(nanoseconds) / 1e9;
   }
 
   /**
-   * Records one dispatch: `buffers` in binding order, `params` (u32 words) as the
-   * uniform block, over a grid of workgroups.
+   * Records one dispatch: `buffers` (buffers, or scratch textures) in binding order,
+   * `params` (u32 words) as the uniform block, over a grid of workgroups.
    */
   dispatch(
     kernel: Kernel,
-    buffers: readonly GPUBuffer[],
+    buffers: readonly Resource[],
     params: Uint32Array,
     groups: readonly [number, number?, number?],
   ): void {
@@ -252,9 +356,9 @@ export class GpuContext {
     if (this.#arenaSlots === ARENA_SLOTS) this.flush();
     const slot = this.#arenaSlots++;
     this.#arena.set(params, (slot * PARAM_SLOT_BYTES) / 4);
-    const entries: GPUBindGroupEntry[] = buffers.map((buffer, i) => ({
+    const entries: GPUBindGroupEntry[] = buffers.map((resource, i) => ({
       binding: i,
-      resource: { buffer },
+      resource: resource instanceof GPUBuffer ? { buffer: resource } : this.#viewOf(resource),
     }));
     entries.push({
       binding: buffers.length,
@@ -265,7 +369,53 @@ export class GpuContext {
     pass.setPipeline(kernel.pipeline);
     pass.setBindGroup(0, group, [slot * PARAM_SLOT_BYTES]);
     pass.dispatchWorkgroups(x, y, z);
+    if (this.#timing?.perKernel) {
+      this.#timing.passLabel = kernel.key;
+      this.#endPass();
+    }
     if (++this.#dispatches >= MAX_BATCH) this.flush();
+  }
+
+  /** Whether `textureOf` can copy this buffer (its texel rows fit the texture limits). */
+  fitsTexture(buffer: GPUBuffer): boolean {
+    return Math.ceil(buffer.size / 16 / TEXTURE_ROW) <= this.maxTextureSide;
+  }
+
+  /**
+   * The whole of a float32 storage buffer copied into an rgba32float scratch texture for
+   * `slot`, TEXTURE_ROW texels (4 floats each) per row: element i is component i % 4 of
+   * texel ⌊i/4⌋, at column ⌊i/4⌋ mod TEXTURE_ROW of row ⌊i/4/TEXTURE_ROW⌋. The copy is
+   * recorded in the command stream, so it sees every earlier command's writes.
+   */
+  textureOf(buffer: GPUBuffer, slot: string): GPUTexture {
+    if (!this.fitsTexture(buffer)) {
+      throw new Error(`Internal error: a ${buffer.size}-byte buffer does not fit a texture`);
+    }
+    const texels = buffer.size / 16; // pool sizes are multiples of 256 bytes
+    const fullRows = Math.floor(texels / TEXTURE_ROW);
+    const rest = texels - fullRows * TEXTURE_ROW;
+    const texture = this.scratchTexture(
+      slot,
+      Math.min(texels, TEXTURE_ROW),
+      fullRows + (rest > 0 ? 1 : 0),
+    );
+    const encoder = this.#endPass();
+    const bytesPerRow = TEXTURE_ROW * 16;
+    if (fullRows > 0) {
+      encoder.copyBufferToTexture({ buffer, bytesPerRow }, { texture }, [TEXTURE_ROW, fullRows]);
+    }
+    if (rest > 0) {
+      encoder.copyBufferToTexture(
+        { buffer, offset: fullRows * bytesPerRow, bytesPerRow },
+        { texture, origin: [0, fullRows] },
+        [rest, 1],
+      );
+    }
+    return texture;
+  }
+
+  #viewOf(texture: GPUTexture): GPUTextureView {
+    return this.#views.get(texture) ?? texture.createView();
   }
 
   /** Copies host bytes into `target` at `offset`, ordered with the recorded commands. */
@@ -367,6 +517,7 @@ export async function createContext(): Promise<GpuContext> {
       maxComputeInvocationsPerWorkgroup: limits.maxComputeInvocationsPerWorkgroup,
       maxComputeWorkgroupSizeX: limits.maxComputeWorkgroupSizeX,
       maxComputeWorkgroupSizeY: limits.maxComputeWorkgroupSizeY,
+      maxTextureDimension2D: limits.maxTextureDimension2D,
     },
   });
   return new GpuContext(device, adapter.info);

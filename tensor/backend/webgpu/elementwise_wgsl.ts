@@ -4,7 +4,14 @@
 
 import type { BinaryOp, UnaryOp } from "../../backend.ts";
 import type { DType } from "../../dtype.ts";
-import { LINEAR_INDEX, MATH, paramsBlock, storageType, VIEW_INDEX } from "./wgsl_common.ts";
+import {
+  LINEAR_INDEX,
+  MATH,
+  paramsBlock,
+  storageType,
+  textureInput,
+  VIEW_INDEX,
+} from "./wgsl_common.ts";
 
 // Each invocation handles ELEMENTS consecutive outputs: on llvmpipe this amortises the
 // per-invocation overhead (measured 2.4× faster for a plain add).
@@ -15,17 +22,35 @@ function computeType(dtype: DType): "f32" | "i32" {
 }
 
 /**
- * Index expression of view k at output index i: a plain offset when every view is
- * contiguous (`dense`, hoisted out of the loop), the strided walk otherwise.
+ * How each input view is addressed, from its mode word (params.ts): 1 contiguous, 2 a
+ * contiguous block broadcast over leading and trailing axes, 3 one value broadcast,
+ * 0 strided. Kernels are compiled per combination, so the common cases cost no more than
+ * an add (or a division for 2) instead of a walk over the axes.
  */
-function at(k: number, dense: boolean): string {
-  return dense ? `off${k} + i` : `viewIndex(i, ${k}u)`;
+export type ViewModes = readonly number[];
+
+/** Index expression of view k at output index i (parameters hoisted by `hoisted`). */
+function at(k: number, modes: ViewModes): string {
+  switch (modes[k]) {
+    case 1:
+      return `off${k} + i`;
+    case 2:
+      return `off${k} + (i / d${k}) % m${k}`;
+    case 3:
+      return `off${k}`;
+    default:
+      return `viewIndex(i, ${k}u)`;
+  }
 }
 
-/** Hoisted parameters for the dense variant: offsets of views 0 … count−1. */
-function offsets(count: number, dense: boolean): string {
-  if (!dense) return "";
-  return Array.from({ length: count }, (_, k) => `let off${k} = P(${10 + 10 * k}u);`).join(" ");
+/** Hoisted parameters of the views: offsets, and the block sizes of mode 2. */
+function hoisted(modes: ViewModes): string {
+  return modes.map((mode, k) => {
+    const base = 10 + 10 * k;
+    if (mode === 0) return "";
+    const off = `let off${k} = P(${base}u);`;
+    return mode === 2 ? `${off} let d${k} = P(${base + 2}u); let m${k} = P(${base + 3}u);` : off;
+  }).join(" ");
 }
 
 /** Converts a stored value (`v` of dtype's storage type) to the compute type. */
@@ -81,15 +106,50 @@ const UNARY_I32: Partial<Record<UnaryOp, string>> = {
   isFinite: "1",
 };
 
+/**
+ * How a kernel reads its inputs: "storage" buffers through their views; "texture" copies
+ * of the buffers (float32, GpuContext.textureOf) through their views; "texel" the same
+ * copies when every view is contiguous and starts at a multiple of 4, so one texel fetch
+ * gives an invocation's ELEMENTS (= 4) consecutive inputs.
+ */
+export type InputPath = "storage" | "texture" | "texel";
+
+/**
+ * Declaration of input `name` at `binding` and how to read its element at an index:
+ * a storage buffer, or (`textured`, float32 only) a texture filled by GpuContext.textureOf.
+ */
+function input(
+  name: string,
+  binding: number,
+  dtype: DType,
+  textured: boolean,
+): { decl: string; at: (index: string) => string } {
+  if (textured) return { decl: textureInput(name, binding), at: (i) => `${name}_at(${i})` };
+  return {
+    decl: `@group(0) @binding(${binding}) var<storage, read> ${name}: array<${
+      storageType(dtype)
+    }>;`,
+    at: (i) => `${name}[${i}]`,
+  };
+}
+
 /** `out[i] = op(x[i])`, converting from `inDtype` to `outDtype`. */
-export function unarySource(op: UnaryOp, inDtype: DType, outDtype: DType, dense = false): string {
+export function unarySource(
+  op: UnaryOp,
+  inDtype: DType,
+  outDtype: DType,
+  modes: ViewModes = [0],
+  path: InputPath = "storage",
+): string {
+  const textured = path !== "storage";
   const type = computeType(inDtype);
   const expr = (type === "f32" ? UNARY_F32 : UNARY_I32)[op];
   if (expr === undefined) {
     throw new Error(`Internal error: no WebGPU kernel for ${op} on ${inDtype}`);
   }
+  const x = input("x", 0, inDtype, textured);
   return /* wgsl */ `
-@group(0) @binding(0) var<storage, read> x: array<${storageType(inDtype)}>;
+${x.decl}
 @group(0) @binding(1) var<storage, read_write> out: array<${storageType(outDtype)}>;
 ${paramsBlock(2)}
 ${LINEAR_INDEX}
@@ -100,11 +160,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         @builtin(local_invocation_index) lid: u32) {
   let first = linearIndex(wid, nwg, lid) * ELEMENTS;
   let n = P(0u);
-  ${offsets(1, dense)}
+  ${hoisted(modes)}
+  ${path === "texel" ? "let t0 = x_texel((off0 + first) >> 2u);" : ""}
   for (var j = 0u; j < ELEMENTS; j++) {
     let i = first + j;
     if (i >= n) { return; }
-    let v = ${load(`x[${at(0, dense)}]`, inDtype)};
+    let v = ${path === "texel" ? "t0[j]" : load(x.at(at(0, modes)), inDtype)};
     out[i] = ${store(expr, type, outDtype)};
   }
 }
@@ -150,12 +211,20 @@ function binaryExpr(op: BinaryOp, type: "f32" | "i32"): string {
 }
 
 /** `out[i] = op(a[i], b[i])` for two same-dtype views of the output's shape. */
-export function binarySource(op: BinaryOp, inDtype: DType, outDtype: DType, dense = false): string {
+export function binarySource(
+  op: BinaryOp,
+  inDtype: DType,
+  outDtype: DType,
+  modes: ViewModes = [0, 0],
+  path: InputPath = "storage",
+): string {
+  const textured = path !== "storage";
   const type = computeType(inDtype);
-  const st = storageType(inDtype);
+  const xa = input("xa", 0, inDtype, textured);
+  const xb = input("xb", 1, inDtype, textured);
   return /* wgsl */ `
-@group(0) @binding(0) var<storage, read> xa: array<${st}>;
-@group(0) @binding(1) var<storage, read> xb: array<${st}>;
+${xa.decl}
+${xb.decl}
 @group(0) @binding(2) var<storage, read_write> out: array<${storageType(outDtype)}>;
 ${paramsBlock(3)}
 ${LINEAR_INDEX}
@@ -166,12 +235,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         @builtin(local_invocation_index) lid: u32) {
   let first = linearIndex(wid, nwg, lid) * ELEMENTS;
   let n = P(0u);
-  ${offsets(2, dense)}
+  ${hoisted(modes)}
+  ${
+    path === "texel"
+      ? "let t0 = xa_texel((off0 + first) >> 2u); let t1 = xb_texel((off1 + first) >> 2u);"
+      : ""
+  }
   for (var j = 0u; j < ELEMENTS; j++) {
     let i = first + j;
     if (i >= n) { return; }
-    let a = ${load(`xa[${at(0, dense)}]`, inDtype)};
-    let b = ${load(`xb[${at(1, dense)}]`, inDtype)};
+    let a = ${path === "texel" ? "t0[j]" : load(xa.at(at(0, modes)), inDtype)};
+    let b = ${path === "texel" ? "t1[j]" : load(xb.at(at(1, modes)), inDtype)};
     out[i] = ${store(binaryExpr(op, type), type, outDtype)};
   }
 }
@@ -179,7 +253,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 }
 
 /** `out[i] = cond[i] ? a[i] : b[i]`. */
-export function whereSource(dtype: DType, dense = false): string {
+export function whereSource(dtype: DType, modes: ViewModes = [0, 0, 0]): string {
   const st = storageType(dtype);
   return /* wgsl */ `
 @group(0) @binding(0) var<storage, read> cond: array<u32>;
@@ -194,11 +268,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         @builtin(local_invocation_index) lid: u32) {
   let first = linearIndex(wid, nwg, lid) * ELEMENTS;
   let n = P(0u);
-  ${offsets(3, dense)}
+  ${hoisted(modes)}
   for (var j = 0u; j < ELEMENTS; j++) {
     let i = first + j;
     if (i >= n) { return; }
-    out[i] = select(xb[${at(2, dense)}], xa[${at(1, dense)}], cond[${at(0, dense)}] != 0u);
+    out[i] = select(xb[${at(2, modes)}], xa[${at(1, modes)}], cond[${at(0, modes)}] != 0u);
   }
 }
 `;

@@ -19,7 +19,8 @@
 // 7 A k stride, 8 B k stride, 9 B column stride, 10–15 batch shape, 16–21 A batch
 // strides, 22–27 B batch strides.
 
-import { paramsBlock } from "./wgsl_common.ts";
+import { TEXTURE_ROW } from "./context.ts";
+import { paramsBlock, textureInput } from "./wgsl_common.ts";
 
 export type AMode = "k4" | "m4" | "s";
 export type BMode = "n4" | "k4" | "s";
@@ -225,6 +226,146 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     ${fmas.join("\n    ")}
   }
   ${stores.join("\n  ")}
+}
+`;
+}
+
+// ---------------------------------------------------------------------------------------
+// The texture path, for CPU adapters (llvmpipe).
+//
+// llvmpipe loads from a storage buffer one SIMD lane at a time, each behind a branch on the
+// lane's execution mask, so a storage load costs tens of instructions while a multiply-add
+// of eight lanes costs one. Texel fetches go through its sampler code instead, which loads
+// a whole rgba32f texel per lane without that branch: the same register-blocked kernel is
+// several times faster when it reads A and B from textures
+// (tools/experiments/wgsl_matmul_minimal.ts compares both).
+//
+// So on such adapters the kernel below reads texels, one texel = 4 consecutive values of a
+// row (A: along k; B: along n), addressed linearly as GpuContext.textureOf lays out a
+// buffer (texel t at column t mod TEXTURE_ROW of row ⌊t / TEXTURE_ROW⌋). An operand whose
+// rows are contiguous and 4-aligned is read straight from a texture copy of its buffer (a
+// copy command, memcpy speed); any other (a transposed view, odd sizes, several batch
+// axes) is first packed into that layout by a small kernel that reads through the strides.
+//
+// Pack parameter words: 0 rows R, 1 columns C, 2 batch rank, 3 offset, 4 row stride,
+// 5 column stride, 6 rows of all batches, 10–15 batch shape, 16–21 batch strides.
+// Texture kernel parameter words: 0 M, 1 K, 2 N, then for A at 3 and B at 6: first texel,
+// texels per row, texels per batch (0 when all batches share the operand).
+
+/** Packs a strided [batch…, R, C] view into rows of ⌈C/4⌉ texels (see above). */
+export function matmulPackSource(): string {
+  return /* wgsl */ `
+${textureInput("src", 0)}
+@group(0) @binding(1) var dst: texture_storage_2d<rgba32float, write>;
+${paramsBlock(2)}
+
+@compute @workgroup_size(${MATMUL_WG}, ${MATMUL_WG})
+fn main(@builtin(global_invocation_id) g: vec3<u32>) {
+  let R = P(0u);
+  let C = P(1u);
+  let rowTexels = (C + 3u) / 4u;
+  if (g.x >= rowTexels || g.y >= P(6u)) { return; }
+  var rem = g.y / R;
+  var base = Pi(3u) + i32(g.y % R) * Pi(4u);
+  for (var d = i32(P(2u)) - 1; d >= 0; d--) {
+    let size = P(10u + u32(d));
+    base += i32(rem % size) * Pi(16u + u32(d));
+    rem = rem / size;
+  }
+  let cs = Pi(5u);
+  var v = vec4<f32>(0.0);
+  for (var j = 0u; j < 4u; j++) {
+    let c = g.x * 4u + j;
+    if (c < C) { v[j] = src_at(u32(base + i32(c) * cs)); }
+  }
+  let t = g.y * rowTexels + g.x;
+  textureStore(dst, vec2<u32>(t & ${TEXTURE_ROW - 1}u, t >> ${Math.log2(TEXTURE_ROW)}u), v);
+}
+`;
+}
+
+/** A texture-path kernel variant: TM × TN block per invocation; vec4 stores when N % 4 = 0. */
+export interface MatmulTextureTile {
+  tm: number;
+  /** A multiple of 4. */
+  tn: number;
+  vecOut: boolean;
+}
+
+/** The register-blocked product reading its operands' texels (see above). */
+export function matmulTextureSource(tile: MatmulTextureTile): string {
+  const { tm, tn, vecOut } = tile;
+  const rows = range(tm);
+  const quads = range(tn / 4);
+  const lines = (xs: string[], indent: string) => xs.join(`\n${indent}`);
+  const aLoads = rows.map((r) => `let a${r} = ta_texel(aRow${r} + k);`);
+  const bLoads = (kk: number) =>
+    quads.map((q) => `let b${kk}_${q} = tb_texel(bCol${q} + (4u * k + ${kk}u) * bStep);`);
+  const fmas = (kk: number) =>
+    rows.flatMap((r) =>
+      quads.map((q) => `acc${r}_${q} = fma(vec4<f32>(a${r}[${kk}]), b${kk}_${q}, acc${r}_${q});`)
+    );
+  const stores: string[] = [];
+  for (const r of rows) {
+    for (const q of quads) {
+      if (vecOut) {
+        stores.push(
+          `if (r0 + ${r}u < M && q0 + ${q}u < nq) { out4[(outBase + (r0 + ${r}u) * N) / 4u + q0 + ${q}u] = acc${r}_${q}; }`,
+        );
+      } else {
+        for (const j of range(4)) {
+          stores.push(
+            `if (r0 + ${r}u < M && 4u * (q0 + ${q}u) + ${j}u < N) { out1[outBase + (r0 + ${r}u) * N + 4u * (q0 + ${q}u) + ${j}u] = acc${r}_${q}[${j}]; }`,
+          );
+        }
+      }
+    }
+  }
+  return /* wgsl */ `
+${textureInput("ta", 0)}
+${textureInput("tb", 1)}
+@group(0) @binding(2) var<storage, read_write> ${
+    vecOut ? "out4: array<vec4<f32>>" : "out1: array<f32>"
+  };
+${paramsBlock(3)}
+
+@compute @workgroup_size(${MATMUL_WG}, ${MATMUL_WG})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let M = P(0u);
+  let K = P(1u);
+  let N = P(2u);
+  let nq = (N + 3u) / 4u;
+  let aFirst = P(3u) + wid.z * P(5u);
+  let aStep = P(4u);
+  let bFirst = P(6u) + wid.z * P(8u);
+  let bStep = P(7u);
+  let outBase = wid.z * M * N;
+  let r0 = (wid.y * ${MATMUL_WG}u + lid.y) * ${tm}u;
+  let q0 = (wid.x * ${MATMUL_WG}u + lid.x) * ${tn / 4}u;
+  // Rows and texel columns past the edges read clamped (valid) texels; results are dropped.
+  ${lines(rows.map((r) => `let aRow${r} = aFirst + min(r0 + ${r}u, M - 1u) * aStep;`), "  ")}
+  ${lines(quads.map((q) => `let bCol${q} = bFirst + min(q0 + ${q}u, nq - 1u);`), "  ")}
+  ${lines(rows.flatMap((r) => quads.map((q) => `var acc${r}_${q} = vec4<f32>(0.0);`)), "  ")}
+  let kFull = K / 4u;
+  for (var k = 0u; k < kFull; k++) {
+    ${lines(aLoads, "    ")}
+    ${lines(range(4).flatMap(bLoads), "    ")}
+    ${lines(range(4).flatMap(fmas), "    ")}
+  }
+  // The last K % 4 values of k: B's rows past K are not read.
+  if (K % 4u != 0u) {
+    let k = kFull;
+    ${lines(aLoads, "    ")}
+    ${
+    lines(
+      range(3).map((kk) =>
+        `if (4u * k + ${kk}u < K) {\n      ${lines([...bLoads(kk), ...fmas(kk)], "      ")}\n    }`
+      ),
+      "    ",
+    )
+  }
+  }
+  ${lines(stores, "  ")}
 }
 `;
 }

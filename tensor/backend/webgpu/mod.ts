@@ -14,16 +14,33 @@ import type { DType, TypedArray } from "../../dtype.ts";
 import { registerPool } from "../../memory.ts";
 import { contiguousStrides, type Shape, sizeOf } from "../../shape.ts";
 import { checkLive, type View } from "../../tensor.ts";
-import { createContext, type GpuContext } from "./context.ts";
+import {
+  type BindingKind,
+  createContext,
+  type GpuContext,
+  type Resource,
+  TEXTURE_ROW,
+} from "./context.ts";
 import {
   binarySource,
   fillSource,
+  type InputPath,
   placeSource,
   unarySource,
+  type ViewModes,
   whereSource,
 } from "./elementwise_wgsl.ts";
 import { gatherSource, scatterAddSource } from "./indexing_wgsl.ts";
-import { type AMode, type BMode, MATMUL_WG, matmulSource, type MatmulTile } from "./matmul_wgsl.ts";
+import {
+  type AMode,
+  type BMode,
+  MATMUL_WG,
+  matmulPackSource,
+  matmulSource,
+  matmulTextureSource,
+  type MatmulTextureTile,
+  type MatmulTile,
+} from "./matmul_wgsl.ts";
 import {
   collapse,
   elementwiseGrid,
@@ -57,10 +74,39 @@ function aligned4(offset: number, strides: readonly number[]): boolean {
 }
 
 /**
- * Matmul tuning: the register block per invocation. `force` overrides the choice (for
- * experiments that compare block sizes).
+ * Matmul tuning. `force` overrides the register block per invocation (for experiments
+ * that compare block sizes). `path` picks how operands are read: "storage" straight from
+ * the tensors' buffers, "texture" after packing them into textures (several times faster
+ * on llvmpipe, see matmul_wgsl.ts), "auto" (the default) textures on CPU adapters only.
  */
-export const matmulTuning: { force: { tm: number; tn: number } | null } = { force: null };
+export const matmulTuning: {
+  force: { tm: number; tn: number } | null;
+  path: "auto" | "storage" | "texture";
+} = { force: null, path: "auto" };
+
+/**
+ * How elementwise kernels read float32 inputs: "storage" from the tensors' buffers,
+ * "texture" from a copy of each input buffer into a texture (a copy command, then texel
+ * fetches: about 3× faster than storage loads on llvmpipe), "auto" (the default) textures
+ * on CPU adapters only.
+ */
+export const elementwiseTuning: { inputs: "auto" | "storage" | "texture" } = { inputs: "auto" };
+
+/** Whether an adapter is a CPU rasteriser (Mesa's llvmpipe, also called lavapipe). */
+export function isCpuAdapter(info: GPUAdapterInfo): boolean {
+  const text = [info.vendor, info.architecture, info.device, info.description].join(" ");
+  return /llvmpipe|lavapipe/i.test(text);
+}
+
+/** The register block of the texture path: as large as the output allows. */
+export function chooseTextureTile(m: number, n: number): MatmulTextureTile {
+  const block = matmulTuning.force ??
+    (m >= 64 && n >= 128 ? { tm: 8, tn: 16 } : m >= 32 && n >= 32 ? { tm: 8, tn: 8 } : {
+      tm: 4,
+      tn: 4,
+    });
+  return { ...block, vecOut: n % 4 === 0 };
+}
 
 /** Picks vec4 load modes from the operands' layouts, and the register block from the sizes. */
 export function chooseMatmulTile(
@@ -97,12 +143,48 @@ export function createWebGPUBackend(ctx: GpuContext): Backend & { readonly conte
   const limit = ctx.maxWorkgroupsPerDimension;
 
   const alloc = (elements: number): GPUBuffer => ctx.allocate(elements * 4);
+  const cpuAdapter = isCpuAdapter(ctx.adapterInfo);
 
+  /** Whether elementwise kernels read these inputs from textures (see textureOf). */
+  function texturedInputs(dtype: DType, views: readonly View[]): boolean {
+    const path = elementwiseTuning.inputs === "auto"
+      ? (cpuAdapter ? "texture" : "storage")
+      : elementwiseTuning.inputs;
+    return path === "texture" && dtype === "float32" &&
+      views.every((v) => ctx.fitsTexture(bufferOf(v)));
+  }
+
+  /** How an elementwise kernel over `views` reads them (see InputPath). */
+  function inputPath(dtype: DType, modes: ViewModes, views: readonly View[]): InputPath {
+    if (!texturedInputs(dtype, views)) return "storage";
+    const dense = modes.every((m) => m === 1);
+    return dense && views.every((v) => v.offset % 4 === 0) ? "texel" : "texture";
+  }
+
+  /**
+   * Whether a product takes the texture path: chosen for this adapter, and every texture
+   * fits (texture copies of the operands' buffers, and packed operands).
+   */
+  function texturePath(
+    m: number,
+    k: number,
+    n: number,
+    batches: number,
+    operands: readonly View[],
+  ): boolean {
+    const path = matmulTuning.path === "auto"
+      ? (cpuAdapter ? "texture" : "storage")
+      : matmulTuning.path;
+    if (path !== "texture" || !operands.every((v) => ctx.fitsTexture(bufferOf(v)))) return false;
+    const rowsNeeded = (texels: number) => Math.ceil(texels / TEXTURE_ROW);
+    const largest = batches * Math.max(m * Math.ceil(k / 4), k * Math.ceil(n / 4));
+    return rowsNeeded(largest) <= ctx.maxTextureSide;
+  }
   function run(
     key: string,
-    bindings: ("read" | "write")[],
+    bindings: BindingKind[],
     source: () => string,
-    buffers: GPUBuffer[],
+    buffers: Resource[],
     params: Uint32Array,
     groups: [number, number?, number?],
   ): void {
@@ -132,12 +214,14 @@ export function createWebGPUBackend(ctx: GpuContext): Backend & { readonly conte
     const out = alloc(n);
     if (n > 0) {
       const params = elementwiseParams(x.shape, [x]);
-      const dense = isDense(params, 1);
+      const modes = viewModes(params, 1);
+      const path = inputPath(x.dtype, modes, [x]);
+      const tex = path !== "storage";
       run(
-        `unary:${op}:${x.dtype}:${outDtype}:${dense}`,
-        ["read", "write"],
-        () => unarySource(op, x.dtype, outDtype, dense),
-        [bufferOf(x), out],
+        `unary:${op}:${x.dtype}:${outDtype}:${modes.join("")}:${path}`,
+        [tex ? "texture" : "read", "write"],
+        () => unarySource(op, x.dtype, outDtype, modes, path),
+        [tex ? ctx.textureOf(bufferOf(x), "x0") : bufferOf(x), out],
         params,
         elementwiseGrid(n, limit),
       );
@@ -197,12 +281,16 @@ export function createWebGPUBackend(ctx: GpuContext): Backend & { readonly conte
       const out = alloc(n);
       if (n > 0) {
         const params = elementwiseParams(a.shape, [a, b]);
-        const dense = isDense(params, 2);
+        const modes = viewModes(params, 2);
+        const path = inputPath(a.dtype, modes, [a, b]);
+        const tex = path !== "storage";
         run(
-          `binary:${op}:${a.dtype}:${outDtype}:${dense}`,
-          ["read", "read", "write"],
-          () => binarySource(op, a.dtype, outDtype, dense),
-          [bufferOf(a), bufferOf(b), out],
+          `binary:${op}:${a.dtype}:${outDtype}:${modes.join("")}:${path}`,
+          [tex ? "texture" : "read", tex ? "texture" : "read", "write"],
+          () => binarySource(op, a.dtype, outDtype, modes, path),
+          tex
+            ? [ctx.textureOf(bufferOf(a), "x0"), ctx.textureOf(bufferOf(b), "x1"), out]
+            : [bufferOf(a), bufferOf(b), out],
           params,
           elementwiseGrid(n, limit),
         );
@@ -215,11 +303,11 @@ export function createWebGPUBackend(ctx: GpuContext): Backend & { readonly conte
       const out = alloc(n);
       if (n > 0) {
         const params = elementwiseParams(a.shape, [cond, a, b]);
-        const dense = isDense(params, 3);
+        const modes = viewModes(params, 3);
         run(
-          `where:${a.dtype}:${dense}`,
+          `where:${a.dtype}:${modes.join("")}`,
           ["read", "read", "read", "write"],
-          () => whereSource(a.dtype, dense),
+          () => whereSource(a.dtype, modes),
           [bufferOf(cond), bufferOf(a), bufferOf(b), out],
           params,
           elementwiseGrid(n, limit),
@@ -261,11 +349,12 @@ export function createWebGPUBackend(ctx: GpuContext): Backend & { readonly conte
       const groups: [number, number] = schedule === "thread"
         ? grid(outputs, limit)
         : [Math.min(outputs, limit), Math.ceil(outputs / limit)];
+      const tex = texturedInputs(x.dtype, [x]);
       run(
-        `reduce:${op}:${x.dtype}:${outDtype}:${schedule}`,
-        ["read", "write"],
-        () => reduceSource(op, x.dtype, outDtype, schedule),
-        [bufferOf(x), out],
+        `reduce:${op}:${x.dtype}:${outDtype}:${schedule}:${tex}`,
+        [tex ? "texture" : "read", "write"],
+        () => reduceSource(op, x.dtype, outDtype, schedule, tex),
+        [tex ? ctx.textureOf(bufferOf(x), "x0") : bufferOf(x), out],
         words,
         groups,
       );
@@ -316,6 +405,64 @@ export function createWebGPUBackend(ctx: GpuContext): Backend & { readonly conte
       batch.shape.forEach((d, i) => (words[10 + i] = d));
       batch.strides[0].forEach((s, i) => (ints[16 + i] = s));
       batch.strides[1].forEach((s, i) => (ints[22 + i] = s));
+      if (texturePath(m, k, n, batches, [a, b])) {
+        // Each operand as texels of 4 consecutive values of a row: a texture copy of its
+        // buffer where its rows are contiguous and 4-aligned, else packed into that layout.
+        const operand = (x: View, slot: string, rows: number, cols: number, strides: number[]) => {
+          const shared = strides.every((s) => s === 0);
+          const rowStride = x.strides[r - 2];
+          const direct = x.strides[r - 1] === 1 && cols % 4 === 0 && rowStride % 4 === 0 &&
+            x.offset % 4 === 0 && (shared || (strides.length === 1 && strides[0] % 4 === 0));
+          if (direct) {
+            return {
+              texture: ctx.textureOf(bufferOf(x), slot),
+              words: [x.offset / 4, rowStride / 4, shared ? 0 : strides[0] / 4],
+            };
+          }
+          const rowTexels = Math.ceil(cols / 4);
+          const packedRows = (shared ? 1 : batches) * rows;
+          const texels = packedRows * rowTexels;
+          const texture = ctx.scratchTexture(
+            `${slot}-packed`,
+            Math.min(texels, TEXTURE_ROW),
+            Math.ceil(texels / TEXTURE_ROW),
+          );
+          const p = new Uint32Array(22);
+          const pi = new Int32Array(p.buffer);
+          p[0] = rows;
+          p[1] = cols;
+          p[2] = shared ? 0 : batch.shape.length;
+          p[3] = x.offset;
+          pi[4] = rowStride;
+          pi[5] = x.strides[r - 1];
+          p[6] = packedRows;
+          if (!shared) {
+            batch.shape.forEach((d, i) => (p[10 + i] = d));
+            strides.forEach((s, i) => (pi[16 + i] = s));
+          }
+          run(
+            "matmul-pack",
+            ["texture", "texture-write"],
+            matmulPackSource,
+            [ctx.textureOf(bufferOf(x), "x0"), texture],
+            p,
+            [Math.ceil(rowTexels / MATMUL_WG), Math.ceil(packedRows / MATMUL_WG)],
+          );
+          return { texture, words: [0, rowTexels, shared ? 0 : rows * rowTexels] };
+        };
+        const ta = operand(a, "a", m, k, batch.strides[0]);
+        const tb = operand(b, "b", k, n, batch.strides[1]);
+        const tile = chooseTextureTile(m, n);
+        run(
+          `matmul-texture:${tile.tm}x${tile.tn}:${tile.vecOut}`,
+          ["texture", "texture", "write"],
+          () => matmulTextureSource(tile),
+          [ta.texture, tb.texture, out],
+          new Uint32Array([m, k, n, ...ta.words, ...tb.words]),
+          [Math.ceil(n / (MATMUL_WG * tile.tn)), Math.ceil(m / (MATMUL_WG * tile.tm)), batches],
+        );
+        return out;
+      }
       const tile = chooseMatmulTile(
         m,
         k,
@@ -433,10 +580,9 @@ export function createWebGPUBackend(ctx: GpuContext): Backend & { readonly conte
   return backend satisfies Backend;
 }
 
-/** Whether all `views` views in elementwise params are contiguous (their flag words). */
-function isDense(params: Uint32Array, views: number): boolean {
-  for (let k = 0; k < views; k++) if (params[11 + 10 * k] !== 1) return false;
-  return true;
+/** The mode words of the first `views` views in elementwise params (see ViewModes). */
+function viewModes(params: Uint32Array, views: number): number[] {
+  return Array.from({ length: views }, (_, k) => params[11 + 10 * k]);
 }
 
 function emptyArray(dtype: DType): TypedArray {

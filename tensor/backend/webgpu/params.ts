@@ -65,12 +65,41 @@ export function elementwiseParams(
   views.forEach((v, k) => {
     const base = 10 + 10 * k;
     words[base] = v.offset;
-    const contiguous = dims.length === 0 || (dims.length === 1 && strides[k][0] === 1);
-    words[base + 1] = contiguous ? 1 : 0;
-    strides[k].forEach((s, i) => (asInt[base + 2 + i] = s));
+    const block = broadcastBlock(dims, strides[k]);
+    // Contiguous: a block that is the whole output (whether or not its axes collapsed).
+    const contiguous = dims.length === 0 || (block !== null && block.d === 1 && block.m === n);
+    // Modes: 1 contiguous, 2 a broadcast block, 3 one value broadcast, 0 strided.
+    words[base + 1] = contiguous ? 1 : block ? (block.m === 1 ? 3 : 2) : 0;
+    if (block) {
+      words[base + 2] = block.d;
+      words[base + 3] = block.m;
+    } else {
+      strides[k].forEach((s, i) => (asInt[base + 2 + i] = s));
+    }
   });
   words.set(extra, 10 + 10 * views.length);
   return words;
+}
+
+/**
+ * A view that is one contiguous block broadcast over leading and trailing axes (a bias
+ * [C] against [N, C]: d 1, m C; a row statistic [N, 1] against [N, C]: d C, m N): its
+ * element for output index i is at offset + ⌊i / d⌋ mod m, which kernels compute without
+ * walking the axes (VIEW_INDEX mode 2; mode 3 when m = 1: a single value). Null for any
+ * other layout.
+ */
+export function broadcastBlock(
+  dims: readonly number[],
+  strides: readonly number[],
+): { d: number; m: number } | null {
+  let end = dims.length;
+  let d = 1;
+  while (end > 0 && strides[end - 1] === 0) d *= dims[--end];
+  let start = end;
+  let m = 1;
+  while (start > 0 && strides[start - 1] === m) m *= dims[--start];
+  for (let j = 0; j < start; j++) if (strides[j] !== 0) return null;
+  return { d, m };
 }
 
 /** Workgroup grid for n invocations of 64-wide workgroups (2-D past the dimension limit). */

@@ -13,7 +13,7 @@
 
 import type { ReduceOp } from "../../backend.ts";
 import type { DType } from "../../dtype.ts";
-import { LINEAR_INDEX, MATH, paramsBlock, storageType } from "./wgsl_common.ts";
+import { LINEAR_INDEX, MATH, paramsBlock, storageType, textureInput } from "./wgsl_common.ts";
 
 export type ReduceSchedule = "thread" | "group";
 
@@ -22,6 +22,7 @@ export function reduceSource(
   inDtype: DType,
   outDtype: DType,
   schedule: ReduceSchedule,
+  textured = false,
 ): string {
   const acc = inDtype === "float32" ? "f32" : "i32";
   const isFloat = acc === "f32";
@@ -44,7 +45,11 @@ export function reduceSource(
   const out = storageType(outDtype);
   const final = (v: string) => (arg ? `i32(${v})` : out === acc ? v : `${out}(${v})`);
   const common = /* wgsl */ `
-@group(0) @binding(0) var<storage, read> x: array<${storageType(inDtype)}>;
+${
+    textured
+      ? textureInput("x", 0)
+      : `@group(0) @binding(0) var<storage, read> x: array<${storageType(inDtype)}>;`
+  }
 @group(0) @binding(1) var<storage, read_write> result: array<${out}>;
 ${paramsBlock(2)}
 ${LINEAR_INDEX}
@@ -70,7 +75,7 @@ fn innerOffset(j: u32) -> i32 {
   }
   return at;
 }
-fn value(at: i32) -> ${acc} { return ${acc}(x[u32(at)]); }
+fn value(at: i32) -> ${acc} { return ${acc}(${textured ? "x_at(u32(at))" : "x[u32(at)]"}); }
 fn combine(a: ${acc}, b: ${acc}) -> ${acc} { return ${combine}; }
 // Whether value b strictly beats a (argmax/argmin); a NaN beats any number.
 fn beats(b: ${acc}, a: ${acc}) -> bool {

@@ -10,6 +10,7 @@
 // NaN tests on bit patterns, because a compiler may fold `x != x` to false.
 
 import type { DType } from "../../dtype.ts";
+import { TEXTURE_ROW } from "./context.ts";
 
 /** The WGSL scalar type that stores a dtype (bool is stored as one u32 per element). */
 export function storageType(dtype: DType): string {
@@ -51,12 +52,17 @@ fn linearIndex(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
 
 /**
  * Strided views in the parameter block. Layout (words): 0 n, 1 rank, 2–9 shape;
- * view k at 10 + 10k: offset, contiguous flag, 8 strides (i32).
+ * view k at 10 + 10k: offset, mode, 8 strides (i32). Modes (params.ts): 1 contiguous,
+ * 2 a contiguous block broadcast (words 2, 3: d, m; index offset + ⌊i/d⌋ mod m), 3 one
+ * value broadcast, 0 strided.
  */
 export const VIEW_INDEX = /* wgsl */ `
 fn viewIndex(i: u32, k: u32) -> u32 {
   let base = 10u + 10u * k;
-  if (P(base + 1u) == 1u) { return P(base) + i; }
+  let mode = P(base + 1u);
+  if (mode == 1u) { return P(base) + i; }
+  if (mode == 3u) { return P(base); }
+  if (mode == 2u) { return P(base) + (i / P(base + 2u)) % P(base + 3u); }
   var rem = i;
   var at = i32(P(base));
   for (var d = i32(P(1u)) - 1; d >= 0; d--) {
@@ -235,3 +241,20 @@ fn t_sign(x: f32) -> f32 {
   return select(select(0.0, 1.0, x > 0.0), -1.0, x < 0.0);
 }
 `;
+
+/**
+ * Declares float32 input `name` at `binding` as a texture filled by GpuContext.textureOf,
+ * with `name_at(i)` reading its element i and `name_texel(t)` elements 4t … 4t + 3 (the
+ * layout is described there).
+ */
+export function textureInput(name: string, binding: number): string {
+  return /* wgsl */ `
+@group(0) @binding(${binding}) var ${name}: texture_2d<f32>;
+fn ${name}_texel(t: u32) -> vec4<f32> {
+  return textureLoad(${name}, vec2<u32>(t & ${TEXTURE_ROW - 1}u, t >> ${
+    Math.log2(TEXTURE_ROW)
+  }u), 0);
+}
+fn ${name}_at(i: u32) -> f32 { return ${name}_texel(i >> 2u)[i & 3u]; }
+`;
+}
