@@ -31,7 +31,10 @@ Deno.test("elementwiseParams gives each view its mode: contiguous, block, one va
     { offset: 0, strides: [1, 8] },
   ]);
   const mode = (k: number) => words[11 + 10 * k];
-  assert.deepEqual([0, 1, 2, 3].map(mode), [1, 2, 3, 0]);
+  // The transposed view is strided; its rows (16 long) hold whole invocations (4 outputs).
+  assert.deepEqual([0, 1, 2, 3].map(mode), [1, 2, 3, 4]);
+  const odd = elementwiseParams([8, 6], [{ offset: 0, strides: [1, 8] }]);
+  assert.equal(odd[11], 0); // rows of 6: an invocation's outputs may straddle two rows
   assert.deepEqual([words[22], words[23]], [1, 16]); // view 1: d, m
   assert.equal(words[20], 3); // view 1's offset
   // Collapsing merges axes only where every view allows it.

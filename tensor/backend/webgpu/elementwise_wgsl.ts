@@ -24,7 +24,7 @@ function computeType(dtype: DType): "f32" | "i32" {
 /**
  * How each input view is addressed, from its mode word (params.ts): 1 contiguous, 2 a
  * contiguous block broadcast over leading and trailing axes, 3 one value broadcast,
- * 0 strided. Kernels are compiled per combination, so the common cases cost no more than
+ * 0 strided, 4 strided with rows a multiple of ELEMENTS long (one walk per invocation). Kernels are compiled per combination, so the common cases cost no more than
  * an add (or a division for 2) instead of a walk over the axes.
  */
 export type ViewModes = readonly number[];
@@ -38,6 +38,8 @@ function at(k: number, modes: ViewModes): string {
       return `off${k} + (i / d${k}) % m${k}`;
     case 3:
       return `off${k}`;
+    case 4:
+      return `u32(i32(w${k}) + i32(j) * s${k})`;
     default:
       return `viewIndex(i, ${k}u)`;
   }
@@ -48,6 +50,9 @@ function hoisted(modes: ViewModes): string {
   return modes.map((mode, k) => {
     const base = 10 + 10 * k;
     if (mode === 0) return "";
+    if (mode === 4) {
+      return `let w${k} = viewIndex(first, ${k}u); let s${k} = Pi(${base + 1}u + P(1u));`;
+    }
     const off = `let off${k} = P(${base}u);`;
     return mode === 2 ? `${off} let d${k} = P(${base + 2}u); let m${k} = P(${base + 3}u);` : off;
   }).join(" ");
@@ -302,7 +307,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
  * shape goes to `out[viewIndex(i, 1)]`. Used by concat (a slab of the output) and
  * unslice (positions start + i·step).
  */
-export function placeSource(dtype: DType): string {
+export function placeSource(dtype: DType, modes: ViewModes = [0, 0]): string {
   const st = storageType(dtype);
   return /* wgsl */ `
 @group(0) @binding(0) var<storage, read> x: array<${st}>;
@@ -314,10 +319,11 @@ ${VIEW_INDEX}
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
   let first = linearIndex(wid, nwg, lid) * ELEMENTS;
+  ${hoisted(modes)}
   for (var j = 0u; j < ELEMENTS; j++) {
     let i = first + j;
     if (i >= P(0u)) { return; }
-    out[viewIndex(i, 1u)] = x[viewIndex(i, 0u)];
+    out[${at(1, modes)}] = x[${at(0, modes)}];
   }
 }
 `;

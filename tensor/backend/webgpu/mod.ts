@@ -566,12 +566,14 @@ export function createWebGPUBackend(ctx: GpuContext): Backend & { readonly conte
   function place(x: View, target: Layout, out: GPUBuffer): void {
     const n = sizeOf(x.shape);
     if (n === 0) return;
+    const params = elementwiseParams(x.shape, [x, target]);
+    const modes = viewModes(params, 2);
     run(
-      `place:${x.dtype}`,
+      `place:${x.dtype}:${modes.join("")}`,
       ["read", "write"],
-      () => placeSource(x.dtype),
+      () => placeSource(x.dtype, modes),
       [bufferOf(x), out],
-      elementwiseParams(x.shape, [x, target]),
+      params,
       elementwiseGrid(n, limit),
     );
   }

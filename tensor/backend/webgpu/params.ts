@@ -68,8 +68,11 @@ export function elementwiseParams(
     const block = broadcastBlock(dims, strides[k]);
     // Contiguous: a block that is the whole output (whether or not its axes collapsed).
     const contiguous = dims.length === 0 || (block !== null && block.d === 1 && block.m === n);
-    // Modes: 1 contiguous, 2 a broadcast block, 3 one value broadcast, 0 strided.
-    words[base + 1] = contiguous ? 1 : block ? (block.m === 1 ? 3 : 2) : 0;
+    // Modes: 1 contiguous, 2 a broadcast block, 3 one value broadcast, 0 strided, 4
+    // strided with rows a multiple of ELEMENTS_PER_INVOCATION long (an invocation's
+    // outputs then share a row: one walk over the axes, then steps of the last stride).
+    const rowsAligned = dims.length > 0 && dims[dims.length - 1] % ELEMENTS_PER_INVOCATION === 0;
+    words[base + 1] = contiguous ? 1 : block ? (block.m === 1 ? 3 : 2) : rowsAligned ? 4 : 0;
     if (block) {
       words[base + 2] = block.d;
       words[base + 3] = block.m;
