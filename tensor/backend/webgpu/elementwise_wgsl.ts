@@ -45,6 +45,16 @@ function at(k: number, modes: ViewModes): string {
   }
 }
 
+/**
+ * The "texel" path (every view contiguous and 4-aligned, or one value): per input, what is
+ * fetched once per invocation, and the value used for output j.
+ */
+function texelRead(name: string, k: number, modes: ViewModes): { fetch: string; value: string } {
+  return modes[k] === 3
+    ? { fetch: `let t${k} = ${name}_at(off${k});`, value: `t${k}` }
+    : { fetch: `let t${k} = ${name}_texel((off${k} + first) >> 2u);`, value: `t${k}[j]` };
+}
+
 /** Hoisted parameters of the views: offsets, and the block sizes of mode 2. */
 function hoisted(modes: ViewModes): string {
   return modes.map((mode, k) => {
@@ -114,8 +124,8 @@ const UNARY_I32: Partial<Record<UnaryOp, string>> = {
 /**
  * How a kernel reads its inputs: "storage" buffers through their views; "texture" copies
  * of the buffers (float32, GpuContext.textureOf) through their views; "texel" the same
- * copies when every view is contiguous and starts at a multiple of 4, so one texel fetch
- * gives an invocation's ELEMENTS (= 4) consecutive inputs.
+ * copies when every view is contiguous and starts at a multiple of 4 (so one texel fetch
+ * gives an invocation's ELEMENTS (= 4) consecutive inputs) or is one broadcast value.
  */
 export type InputPath = "storage" | "texture" | "texel";
 
@@ -166,11 +176,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let first = linearIndex(wid, nwg, lid) * ELEMENTS;
   let n = P(0u);
   ${hoisted(modes)}
-  ${path === "texel" ? "let t0 = x_texel((off0 + first) >> 2u);" : ""}
+  ${path === "texel" ? texelRead("x", 0, modes).fetch : ""}
   for (var j = 0u; j < ELEMENTS; j++) {
     let i = first + j;
     if (i >= n) { return; }
-    let v = ${path === "texel" ? "t0[j]" : load(x.at(at(0, modes)), inDtype)};
+    let v = ${
+    path === "texel" ? texelRead("x", 0, modes).value : load(x.at(at(0, modes)), inDtype)
+  };
     out[i] = ${store(expr, type, outDtype)};
   }
 }
@@ -241,16 +253,16 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let first = linearIndex(wid, nwg, lid) * ELEMENTS;
   let n = P(0u);
   ${hoisted(modes)}
-  ${
-    path === "texel"
-      ? "let t0 = xa_texel((off0 + first) >> 2u); let t1 = xb_texel((off1 + first) >> 2u);"
-      : ""
-  }
+  ${path === "texel" ? texelRead("xa", 0, modes).fetch + " " + texelRead("xb", 1, modes).fetch : ""}
   for (var j = 0u; j < ELEMENTS; j++) {
     let i = first + j;
     if (i >= n) { return; }
-    let a = ${path === "texel" ? "t0[j]" : load(xa.at(at(0, modes)), inDtype)};
-    let b = ${path === "texel" ? "t1[j]" : load(xb.at(at(1, modes)), inDtype)};
+    let a = ${
+    path === "texel" ? texelRead("xa", 0, modes).value : load(xa.at(at(0, modes)), inDtype)
+  };
+    let b = ${
+    path === "texel" ? texelRead("xb", 1, modes).value : load(xb.at(at(1, modes)), inDtype)
+  };
     out[i] = ${store(binaryExpr(op, type), type, outDtype)};
   }
 }

@@ -157,8 +157,8 @@ export function createWebGPUBackend(ctx: GpuContext): Backend & { readonly conte
   /** How an elementwise kernel over `views` reads them (see InputPath). */
   function inputPath(dtype: DType, modes: ViewModes, views: readonly View[]): InputPath {
     if (!texturedInputs(dtype, views)) return "storage";
-    const dense = modes.every((m) => m === 1);
-    return dense && views.every((v) => v.offset % 4 === 0) ? "texel" : "texture";
+    const texel = views.every((v, k) => modes[k] === 3 || (modes[k] === 1 && v.offset % 4 === 0));
+    return texel ? "texel" : "texture";
   }
 
   /**
