@@ -1,10 +1,12 @@
-// WGSL matrix products, batched, reading both operands through strides.
+// WGSL matrix products, batched, reading both operands through strides. Two families:
+// the storage-buffer kernels just below (any adapter), and the texture path at the end of
+// the file (CPU adapters, where it is several times faster; mod.ts chooses).
 //
 // On llvmpipe (a CPU rasteriser: each invocation is a SIMD lane), kernels that keep a
-// block of C in registers and read A and B straight from storage buffers beat classic
-// shared-memory tiling: workgroup memory and barriers are emulated and cost more than
-// the cache hits they buy. Each invocation here computes a TM × TN block of C; per step
-// of k it loads TM values of A and TN values of B and does TM·TN multiply-adds.
+// block of C in registers beat classic shared-memory tiling: workgroup memory and
+// barriers are emulated and cost more than the cache hits they buy. Each invocation here
+// computes a TM × TN block of C; per step of k it loads TM values of A and TN values of B
+// and does TM·TN multiply-adds.
 //
 // Loads are vec4 wherever the layout allows, chosen per operand:
 //   A "k4": rows contiguous along k (x in x·Wᵀ)      A "m4": columns contiguous along m (Aᵀ views)
@@ -13,7 +15,7 @@
 // The accumulators follow the loads: vec4 over columns when B is n4, vec4 over rows when
 // A is m4, scalar dot products of two k4 vectors when both are k4.
 // bench/webgpu_bench.ts measures them; tools/experiments/wgsl_matmul_minimal.ts compares block
-// sizes of a plain kernel on raw WebGPU (on llvmpipe here: 4×4 0.9, 8×8 1.8, 16×16 2.7 GFLOP/s).
+// sizes of a plain kernel on raw WebGPU, reading storage buffers or textures.
 //
 // Parameter words: 0 M, 1 K, 2 N, 3 batch rank, 4 A offset, 5 B offset, 6 A row stride,
 // 7 A k stride, 8 B k stride, 9 B column stride, 10–15 batch shape, 16–21 A batch
@@ -290,11 +292,14 @@ export interface MatmulTextureTile {
   /** A multiple of 4. */
   tn: number;
   vecOut: boolean;
+  /** Workgroup shape: invocations along n (x) and along m (y). */
+  wgx: number;
+  wgy: number;
 }
 
 /** The register-blocked product reading its operands' texels (see above). */
 export function matmulTextureSource(tile: MatmulTextureTile): string {
-  const { tm, tn, vecOut } = tile;
+  const { tm, tn, vecOut, wgx, wgy } = tile;
   const rows = range(tm);
   const quads = range(tn / 4);
   const lines = (xs: string[], indent: string) => xs.join(`\n${indent}`);
@@ -329,7 +334,7 @@ ${textureInput("tb", 1)}
   };
 ${paramsBlock(3)}
 
-@compute @workgroup_size(${MATMUL_WG}, ${MATMUL_WG})
+@compute @workgroup_size(${wgx}, ${wgy})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let M = P(0u);
   let K = P(1u);
@@ -340,8 +345,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let bFirst = P(6u) + wid.z * P(8u);
   let bStep = P(7u);
   let outBase = wid.z * M * N;
-  let r0 = (wid.y * ${MATMUL_WG}u + lid.y) * ${tm}u;
-  let q0 = (wid.x * ${MATMUL_WG}u + lid.x) * ${tn / 4}u;
+  let r0 = (wid.y * ${wgy}u + lid.y) * ${tm}u;
+  let q0 = (wid.x * ${wgx}u + lid.x) * ${tn / 4}u;
   // Rows and texel columns past the edges read clamped (valid) texels; results are dropped.
   ${lines(rows.map((r) => `let aRow${r} = aFirst + min(r0 + ${r}u, M - 1u) * aStep;`), "  ")}
   ${lines(quads.map((q) => `let bCol${q} = bFirst + min(q0 + ${q}u, nq - 1u);`), "  ")}
