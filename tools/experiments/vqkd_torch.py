@@ -5,7 +5,9 @@ same data, configuration and budget (issue 6).
 The configuration is the reference run's: K = 512 codes of dimension 32, encoder width 128
 depth 4 (4 heads, 4x4 patches on 28x28), decoder depth 1, batch 128, one epoch over the
 60,000 training images, target = the `pixels` teacher (each 4x4 patch normalised by its own
-mean and std). Optimiser and augmentation as the official code and as
+mean and std), or with --teacher the `supervised` teacher: the patch tokens of the ViT
+classifier that `deno task pretrain` trains and saves as teacher.ckpt (read from that file,
+so both libraries distil the very same network). Optimiser and augmentation as the official code and as
 tools/experiments/vqkd_reference.ts: AdamW (0.9, 0.99), weight decay 1e-4 (not on 1-D
 parameters, cls_token, pos_embed), linear warm-up over a quarter of the steps then cosine
 to 1e-5, random resized crop (scale 0.08-1, ratio 3/4-4/3, bicubic) and horizontal flip.
@@ -16,6 +18,7 @@ non-constant patches.
 
     /usr/bin/python3 tools/experiments/vqkd_torch.py [--lr 1e-3] [--crop-min 0.08]
         [--epochs 1] [--train-size 60000] [--threads 1] [--seed 0] [--data DIR]
+        [--teacher runs/default/teacher.ckpt [--teacher-heads 2]]
     /usr/bin/python3 tools/experiments/vqkd_torch.py --check-official tests/fixtures/official
 
 The second form checks this model against the fixtures made by running the official code
@@ -45,6 +48,10 @@ parser.add_argument("--batch", type=int, default=128)
 parser.add_argument("--train-size", type=int, default=60_000)
 parser.add_argument("--threads", type=int, default=1)
 parser.add_argument("--seed", type=int, default=0)
+parser.add_argument("--teacher", metavar="CKPT",
+                    help="distil the patch tokens of this Tessella classifier checkpoint (the "
+                         "`supervised` target, e.g. runs/default/teacher.ckpt) instead of pixels")
+parser.add_argument("--teacher-heads", type=int, default=2)
 parser.add_argument("--check-official", metavar="DIR",
                     help="instead of training, check the model against the official-code fixtures in DIR")
 args = parser.parse_args()
@@ -122,12 +129,13 @@ class ViT(nn.Module):
             blk.attn.proj.weight.data.div_(math.sqrt(2 * i))
             blk.mlp.fc2.weight.data.div_(math.sqrt(2 * i))
 
-    def forward(self, x):
+    def forward(self, x, pooled=False):
         x = self.patch_embed.proj(x).flatten(2).transpose(1, 2)
         x = torch.cat([self.cls_token.expand(len(x), -1, -1), x], 1) + self.pos_embed
         for blk in self.blocks:
             x = blk(x)
-        return self.fc_norm(x[:, 1:])
+        # pooled: the classifier's features, fc_norm of the mean patch token
+        return self.fc_norm(x[:, 1:].mean(1) if pooled else x[:, 1:])
 
 
 def task_layer(dim, out):
@@ -263,6 +271,41 @@ if args.check_official:
     check_official(args.check_official)
 
 
+# --- the targets ------------------------------------------------------------------------
+
+
+def load_teacher(path, heads):
+    """A classifier checkpoint written by Tessella (`deno task pretrain`'s teacher.ckpt: a
+    safetensors file whose tensors are named `value.<official name>`), as a frozen mean-pooling
+    ViT and its head. Its patch tokens are the `supervised` target (vqkd/teachers.ts
+    classifierTeacher: images normalised with mean 0.286, std 0.353, then fc_norm of each patch
+    token)."""
+    weights = {k[len("value."):]: v for k, v in read_safetensors(path).items()
+               if k.startswith("value.")}
+    width = weights["cls_token"].shape[-1]
+    depth = 1 + max(int(k.split(".")[1]) for k in weights if k.startswith("blocks."))
+    patch = weights["patch_embed.proj.weight"].shape[-1]
+    vit = ViT(28, patch, 1, width, depth, heads)
+    vit.load_state_dict({k: v for k, v in weights.items() if not k.startswith("head.")})
+    head = nn.Linear(width, weights["head.weight"].shape[0])
+    head.load_state_dict({"weight": weights["head.weight"], "bias": weights["head.bias"]})
+    for p in [*vit.parameters(), *head.parameters()]:
+        p.requires_grad_(False)
+    return vit.eval(), head
+
+
+if args.teacher:
+    teacher_vit, teacher_head = load_teacher(args.teacher, args.teacher_heads)
+
+    def targets(x01):
+        with torch.no_grad():
+            return teacher_vit((x01 - 0.286) / 0.353)
+
+    target_dim = teacher_vit.fc_norm.weight.shape[0]
+else:
+    targets, target_dim = pixel_targets, 16
+
+
 # --- augmentation: random resized crop (torchvision's sampling) + flip ------------------
 
 
@@ -287,7 +330,7 @@ def resized_crop(img):
 
 # --- training ---------------------------------------------------------------------------
 
-model = Vqkd(16)
+model = Vqkd(target_dim)
 decay, no_decay = [], []
 for name, p in model.named_parameters():
     (no_decay if p.ndim < 2 or "cls_token" in name or "pos_embed" in name else decay).append(p)
@@ -318,7 +361,7 @@ while step < total:
         for g in opt.param_groups:
             g["lr"] = lr_at(step)
         rec, commit, _ = model(batch, train=True)
-        rec_loss = (1 - cosine(rec, pixel_targets(batch))).mean()
+        rec_loss = (1 - cosine(rec, targets(batch))).mean()
         loss = rec_loss + commit
         opt.zero_grad()
         loss.backward()
@@ -334,12 +377,20 @@ with torch.no_grad():
     for i in range(0, len(test), 500):
         x = test[i: i + 500]
         rec, _, ids = model(x, train=False)
-        target = pixel_targets(x)
+        target = targets(x)
         c = cosine(rec, target)
         used[ids] = True
         cos_all.append(c.reshape(-1))
         cos_nonconst.append(c[target.norm(dim=-1) > 1e-6])
+extra = {}
+if args.teacher:  # the teacher's own test accuracy: proof that it was read as Tessella reads it
+    with torch.no_grad():
+        labels = torch.from_numpy(np.frombuffer(gzip.open(
+            f"{args.data}/t10k-labels-idx1-ubyte.gz").read(), np.uint8, offset=8).astype(np.int64))
+        logits = teacher_head(teacher_vit((test - 0.286) / 0.353, pooled=True))
+        extra["teacher_test_accuracy"] = (logits.argmax(1) == labels).float().mean().item()
 print(json.dumps({
+    "target": "supervised" if args.teacher else "pixels", **extra,
     "lr": args.lr, "crop_min": args.crop_min, "epochs": args.epochs, "steps": total,
     "train_images": len(train),
     "test_usage": used.float().mean().item(),
