@@ -94,6 +94,9 @@ export const matmulTuning: {
  */
 export const elementwiseTuning: { inputs: "auto" | "storage" | "texture" } = { inputs: "auto" };
 
+/** The least work (elements, or multiply-adds) for which "auto" reads inputs from textures. */
+const TEXTURE_MIN_WORK = 8192;
+
 /** Whether an adapter is a CPU rasteriser (Mesa's llvmpipe, also called lavapipe). */
 export function isCpuAdapter(info: GPUAdapterInfo): boolean {
   const text = [info.vendor, info.architecture, info.device, info.description].join(" ");
@@ -150,18 +153,35 @@ export function createWebGPUBackend(ctx: GpuContext): Backend & { readonly conte
   const alloc = (elements: number): GPUBuffer => ctx.allocate(elements * 4);
   const cpuAdapter = isCpuAdapter(ctx.adapterInfo);
 
+  /**
+   * Whether it pays to copy these buffers into textures for `work` elements of work: on
+   * llvmpipe a copy and the compute-pass break around it cost ~70 µs, which storage loads
+   * make up from ~10,000 elements on (measured: a product of two 16K vectors 0.40 ms from
+   * storage, 0.36 from textures; 256K: 4.8 vs 1.2 ms; 8² matmul 0.24 vs 0.31, 32² 0.55 vs
+   * 0.44). A view of a small part of a large buffer would copy all of it: not worth it.
+   */
+  function worthTextures(work: number, views: readonly View[]): boolean {
+    // Buffers of at most 16 elements per element of work (64 bytes).
+    return work >= TEXTURE_MIN_WORK && views.every((v) => bufferOf(v).size <= 64 * work);
+  }
+
   /** Whether elementwise kernels read these inputs from textures (see textureOf). */
-  function texturedInputs(dtype: DType, views: readonly View[]): boolean {
+  function texturedInputs(dtype: DType, views: readonly View[], work: number): boolean {
     const path = elementwiseTuning.inputs === "auto"
-      ? (cpuAdapter ? "texture" : "storage")
+      ? (cpuAdapter && worthTextures(work, views) ? "texture" : "storage")
       : elementwiseTuning.inputs;
     return path === "texture" && dtype === "float32" &&
       views.every((v) => ctx.fitsTexture(bufferOf(v)));
   }
 
-  /** How an elementwise kernel over `views` reads them (see InputPath). */
-  function inputPath(dtype: DType, modes: ViewModes, views: readonly View[]): InputPath {
-    if (!texturedInputs(dtype, views)) return "storage";
+  /** How an elementwise kernel over `views` (n outputs) reads them (see InputPath). */
+  function inputPath(
+    dtype: DType,
+    modes: ViewModes,
+    views: readonly View[],
+    n: number,
+  ): InputPath {
+    if (!texturedInputs(dtype, views, n)) return "storage";
     const texel = views.every((v, k) => modes[k] === 3 || (modes[k] === 1 && v.offset % 4 === 0));
     return texel ? "texel" : "texture";
   }
@@ -178,7 +198,7 @@ export function createWebGPUBackend(ctx: GpuContext): Backend & { readonly conte
     operands: readonly View[],
   ): boolean {
     const path = matmulTuning.path === "auto"
-      ? (cpuAdapter ? "texture" : "storage")
+      ? (cpuAdapter && worthTextures(m * n * k, operands) ? "texture" : "storage")
       : matmulTuning.path;
     if (path !== "texture" || !operands.every((v) => ctx.fitsTexture(bufferOf(v)))) return false;
     const rowsNeeded = (texels: number) => Math.ceil(texels / TEXTURE_ROW);
@@ -220,7 +240,7 @@ export function createWebGPUBackend(ctx: GpuContext): Backend & { readonly conte
     if (n > 0) {
       const params = elementwiseParams(x.shape, [x]);
       const modes = viewModes(params, 1);
-      const path = inputPath(x.dtype, modes, [x]);
+      const path = inputPath(x.dtype, modes, [x], n);
       const tex = path !== "storage";
       run(
         `unary:${op}:${x.dtype}:${outDtype}:${modes.join("")}:${path}`,
@@ -287,7 +307,7 @@ export function createWebGPUBackend(ctx: GpuContext): Backend & { readonly conte
       if (n > 0) {
         const params = elementwiseParams(a.shape, [a, b]);
         const modes = viewModes(params, 2);
-        const path = inputPath(a.dtype, modes, [a, b]);
+        const path = inputPath(a.dtype, modes, [a, b], n);
         const tex = path !== "storage";
         run(
           `binary:${op}:${a.dtype}:${outDtype}:${modes.join("")}:${path}`,
@@ -354,7 +374,7 @@ export function createWebGPUBackend(ctx: GpuContext): Backend & { readonly conte
       const groups: [number, number] = schedule === "thread"
         ? grid(outputs, limit)
         : [Math.min(outputs, limit), Math.ceil(outputs / limit)];
-      const tex = texturedInputs(x.dtype, [x]);
+      const tex = texturedInputs(x.dtype, [x], outputs * rowLength);
       run(
         `reduce:${op}:${x.dtype}:${outDtype}:${schedule}:${tex}`,
         [tex ? "texture" : "read", "write"],
