@@ -203,7 +203,9 @@ export function createWebGPUBackend(ctx: GpuContext): Backend & { readonly conte
     if (path !== "texture" || !operands.every((v) => ctx.fitsTexture(bufferOf(v)))) return false;
     const rowsNeeded = (texels: number) => Math.ceil(texels / TEXTURE_ROW);
     const largest = batches * Math.max(m * Math.ceil(k / 4), k * Math.ceil(n / 4));
-    return rowsNeeded(largest) <= ctx.maxTextureSide;
+    // The pack kernel has one invocation row per packed row (8 per workgroup).
+    const packRows = Math.ceil((batches * Math.max(m, k)) / MATMUL_WG);
+    return rowsNeeded(largest) <= ctx.maxTextureSide && packRows <= limit;
   }
   function run(
     key: string,
