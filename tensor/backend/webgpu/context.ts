@@ -12,9 +12,10 @@
 // - Buffers: released storage buffers go to a pool keyed by size class and are reused for
 //   kernel outputs. Reuse by later commands in the same stream is safe: the GPU runs
 //   commands in order.
-// - Scratch textures: kernels that read their operands as textures (the matmul on CPU
-//   adapters) pack them first into rgba32float textures kept per size class and slot. The
-//   packing is itself a command, so reusing a texture for the next product is ordered too.
+// - Scratch textures: kernels that read their inputs as textures (on CPU adapters) get
+//   them copied (textureOf) or packed into rgba32float textures kept per slot and size
+//   class. Copies and packing are commands in the same stream, so reusing a texture for
+//   the next kernel is ordered too.
 // - Pipelines: compiled once per kernel name + template parameters.
 
 /** How many dispatches are recorded before an automatic submit. */

@@ -76,8 +76,9 @@ function aligned4(offset: number, strides: readonly number[]): boolean {
 /**
  * Matmul tuning. `force` overrides the register block per invocation (for experiments
  * that compare block sizes). `path` picks how operands are read: "storage" straight from
- * the tensors' buffers, "texture" after packing them into textures (several times faster
- * on llvmpipe, see matmul_wgsl.ts), "auto" (the default) textures on CPU adapters only.
+ * the tensors' buffers, "texture" from texture copies or packed textures (several times
+ * faster on llvmpipe, see matmul_wgsl.ts), "auto" (the default) textures on CPU adapters
+ * for products of at least TEXTURE_MIN_WORK multiply-adds.
  */
 export const matmulTuning: {
   force: { tm: number; tn: number } | null;
@@ -90,7 +91,7 @@ export const matmulTuning: {
  * How elementwise kernels read float32 inputs: "storage" from the tensors' buffers,
  * "texture" from a copy of each input buffer into a texture (a copy command, then texel
  * fetches: about 3× faster than storage loads on llvmpipe), "auto" (the default) textures
- * on CPU adapters only.
+ * on CPU adapters for ops of at least TEXTURE_MIN_WORK elements.
  */
 export const elementwiseTuning: { inputs: "auto" | "storage" | "texture" } = { inputs: "auto" };
 
@@ -165,13 +166,25 @@ export function createWebGPUBackend(ctx: GpuContext): Backend & { readonly conte
     return work >= TEXTURE_MIN_WORK && views.every((v) => bufferOf(v).size <= 64 * work);
   }
 
-  /** Whether elementwise kernels read these inputs from textures (see textureOf). */
+  /**
+   * Whether a kernel doing `work` reads `views` from texture copies, by a tuning setting:
+   * "auto" on CPU adapters when it pays, always or never when forced; and only where the
+   * buffers fit a texture.
+   */
+  function readsTextures(
+    setting: "auto" | "storage" | "texture",
+    work: number,
+    views: readonly View[],
+  ): boolean {
+    const chosen = setting === "auto"
+      ? cpuAdapter && worthTextures(work, views)
+      : setting === "texture";
+    return chosen && views.every((v) => ctx.fitsTexture(bufferOf(v)));
+  }
+
+  /** Whether elementwise kernels and reductions read these inputs from textures. */
   function texturedInputs(dtype: DType, views: readonly View[], work: number): boolean {
-    const path = elementwiseTuning.inputs === "auto"
-      ? (cpuAdapter && worthTextures(work, views) ? "texture" : "storage")
-      : elementwiseTuning.inputs;
-    return path === "texture" && dtype === "float32" &&
-      views.every((v) => ctx.fitsTexture(bufferOf(v)));
+    return dtype === "float32" && readsTextures(elementwiseTuning.inputs, work, views);
   }
 
   /** How an elementwise kernel over `views` (n outputs) reads them (see InputPath). */
@@ -197,10 +210,7 @@ export function createWebGPUBackend(ctx: GpuContext): Backend & { readonly conte
     batches: number,
     operands: readonly View[],
   ): boolean {
-    const path = matmulTuning.path === "auto"
-      ? (cpuAdapter && worthTextures(m * n * k, operands) ? "texture" : "storage")
-      : matmulTuning.path;
-    if (path !== "texture" || !operands.every((v) => ctx.fitsTexture(bufferOf(v)))) return false;
+    if (!readsTextures(matmulTuning.path, m * n * k, operands)) return false;
     const rowsNeeded = (texels: number) => Math.ceil(texels / TEXTURE_ROW);
     const largest = batches * Math.max(m * Math.ceil(k / 4), k * Math.ceil(n / 4));
     // The pack kernel has one invocation row per packed row (8 per workgroup).
