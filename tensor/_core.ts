@@ -28,7 +28,8 @@ export function viewOf(
 
 /** A 0-d tensor holding `value`, on `backend`. */
 export function scalarOn(backend: Backend, value: number, dtype: DType): Tensor {
-  return fromKernel(backend, backend.fill(1, value, dtype), [], dtype);
+  const data = backend.scalar?.(value, dtype) ?? backend.fill(1, value, dtype);
+  return fromKernel(backend, data, [], dtype);
 }
 
 /**

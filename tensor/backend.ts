@@ -75,6 +75,12 @@ export interface Backend {
   read(x: View): Promise<TypedArray>;
   /** Synchronous read, where the backend can offer one (CPU). */
   readSync?(x: View): TypedArray;
+  /**
+   * A one-element buffer holding `value`, for scalar constants (default: `fill(1, …)`).
+   * It may be shared between tensors: kernels never write to their inputs, and `release`
+   * must leave a shared buffer alone.
+   */
+  scalar?(value: number, dtype: DType): unknown;
   /** A buffer of `size` elements all equal to `value`. */
   fill(size: number, value: number, dtype: DType): unknown;
   /** `out[i] = op(x[i])`, converting to `outDtype`. */
@@ -99,6 +105,13 @@ export interface Backend {
   scatterAdd(x: View, index: View, updates: View, axis: number): unknown;
   /** Joins views along `axis` into a buffer of `outShape`. */
   concat(xs: readonly View[], axis: number, outShape: Shape): unknown;
+  /**
+   * Layer normalisation over the last axis of `x` `[..., D]` (biased variance):
+   * (x − mean) / √(var + eps) · weight + bias, with `weight` and `bias` `[D]` or null.
+   */
+  layerNorm(x: View, weight: View | null, bias: View | null, eps: number): unknown;
+  /** The gradient of layerNorm with respect to `x`, given `g`, the cotangent of its output. */
+  layerNormGrad(x: View, weight: View | null, g: View, eps: number): unknown;
   /**
    * The adjoint of a strided slice: a zero buffer of `outShape` with `x` written at
    * positions `starts[d] + i·steps[d]` on each axis d.

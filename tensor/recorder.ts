@@ -27,6 +27,14 @@ export function setRecorder(recorder: Recorder | null): Recorder | null {
 }
 
 /**
+ * Whether ops are being recorded now. A VJP that runs a fused kernel, which has no VJP of
+ * its own, checks this: while recording (gradients of gradients) it uses ops instead.
+ */
+export function isRecording(): boolean {
+  return active !== null;
+}
+
+/**
  * Reports an op application to the installed recorder and returns `output`. Ops end
  * with `return record("exp", [x], out, (g) => [mul(g, out)]);`.
  */

@@ -59,6 +59,16 @@ interface Row {
   inputPath?: "storage" | "texture";
 }
 
+/** Rows of fused kernels, once per way of reading inputs (storage buffers, textures). */
+const perInputPath = (rows: Row[]): Row[] =>
+  rows.flatMap((row) =>
+    (["storage", "texture"] as const).map((path) => ({
+      ...row,
+      name: `${row.name} [${path} inputs]`,
+      inputPath: path,
+    }))
+  );
+
 /** The matmul rows, once per way of reading operands (both run on every adapter). */
 const perMatmulPath = (rows: Row[]): Row[] =>
   rows.flatMap((row) =>
@@ -406,7 +416,7 @@ const MORE: Row[] = [
   { name: "softmax", inputs: one(-5, 5, 1), op: (x) => T.softmax(x), tol: TRANSCENDENTAL },
   { name: "logSoftmax", inputs: one(-5, 5, 1), op: (x) => T.logSoftmax(x), tol: TRANSCENDENTAL },
   { name: "l2Normalize", inputs: one(-3, 3, 1), op: (x) => T.l2Normalize(x), tol: ULPS },
-  {
+  ...perInputPath([{
     name: "layerNorm",
     inputs: shapeArb({ minRank: 1, minDim: 2, maxDim: 6 }).chain((s) =>
       fc.tuple(valuesArb(s), valuesArb([s[s.length - 1]]), valuesArb([s[s.length - 1]])).map((
@@ -415,7 +425,17 @@ const MORE: Row[] = [
     ),
     op: (x, w, b) => T.layerNorm(x, w, b, { eps: 1e-6 }),
     tol: { atol: 2e-5, rtol: 2e-5 }, // rsqrt of a variance: SUMS amplified by 1/σ
-  },
+  }, {
+    // Rows of 4k (texel loads, vec4 stores) and strided views (copied first), no affine.
+    name: "layerNorm (rows of 4k, views, no weight or bias)",
+    inputs: fc.tuple(
+      fc.integer({ min: 1, max: 6 }),
+      fc.integer({ min: 1, max: 40 }),
+      layoutArb,
+    ).chain(([r, k, l]) => valuesArb([r, 4 * k]).map((x) => [f32(x, l)])),
+    op: (x) => T.layerNorm(x, null, null),
+    tol: { atol: 2e-5, rtol: 2e-5 }, // as above
+  }]),
   {
     name: "crossEntropy with label smoothing",
     inputs: fc.tuple(fc.integer({ min: 1, max: 6 }), fc.integer({ min: 2, max: 7 })).chain((
@@ -479,6 +499,21 @@ Deno.test({
           false,
           true,
           `${path} batched`,
+        );
+        // Transposed operands read in place: Kᵀ of attention scores, gᵀ of a weight gradient.
+        await check(
+          T.normal(T.key(7), [6, 50, 32]),
+          T.normal(T.key(8), [6, 50, 32]),
+          false,
+          true,
+          `${path} batched, B transposed in place`,
+        );
+        await check(
+          T.normal(T.key(9), [6, 40, 52]),
+          T.normal(T.key(10), [6, 40, 36]),
+          true,
+          false,
+          `${path} batched, A transposed in place`,
         );
         await check(
           T.normal(T.key(3), [4, 70, 24]),

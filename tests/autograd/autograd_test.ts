@@ -158,6 +158,10 @@ const HVP_OPS: [string, (x: T.Tensor) => T.Tensor][] = [
       T.sum(T.mul(T.layerNorm(T.reshape(x, [2, 3]), null, null), f64([[1, -1, 2], [0.5, 3, 1]]))),
   ],
   [
+    "layerNorm with weight and bias",
+    (x) => T.sum(T.square(T.layerNorm(T.reshape(x, [3, 2]), f64([0.5, -2]), f64([0.1, 0.3])))),
+  ],
+  [
     "matmul",
     (x) => T.sum(T.square(T.matmul(T.reshape(x, [2, 3]), T.transpose(T.reshape(x, [2, 3]))))),
   ],

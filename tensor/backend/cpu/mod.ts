@@ -11,6 +11,7 @@ import { binary, fill, unary, where } from "./elementwise.ts";
 import { concat, gather, scatterAdd, unslice } from "./indexing.ts";
 import { matmulBlocked } from "./matmul.ts";
 import { matmulWasm, wasmMatmulAvailable } from "./matmul_wasm.ts";
+import { layerNorm, layerNormGrad } from "./normalize.ts";
 import { reduce } from "./reduce.ts";
 import { readView } from "./strided.ts";
 
@@ -40,4 +41,6 @@ export const cpuBackend: Backend = {
   scatterAdd,
   concat,
   unslice,
+  layerNorm,
+  layerNormGrad,
 } satisfies Backend;

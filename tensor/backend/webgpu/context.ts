@@ -12,6 +12,8 @@
 // - Buffers: released storage buffers go to a pool keyed by size class and are reused for
 //   kernel outputs. Reuse by later commands in the same stream is safe: the GPU runs
 //   commands in order.
+// - Constants: scalar constants get shared, read-only buffers written at creation
+//   (mappedAtCreation, outside the command stream: nothing pending can read a new buffer).
 // - Scratch textures: kernels that read their inputs as textures (on CPU adapters) get
 //   them copied (textureOf) or packed into rgba32float textures kept per slot and size
 //   class. Copies and packing are commands in the same stream, so reusing a texture for
@@ -20,6 +22,10 @@
 
 /** How many dispatches are recorded before an automatic submit. */
 const MAX_BATCH = 512;
+/** How many distinct scalar constants get a shared buffer (see GpuContext.constant). */
+const MAX_CONSTANTS = 1024;
+/** Bytes of a constant's buffer: the smallest pool size class, like any small tensor's. */
+const CONSTANT_BYTES = 256;
 /** Bytes per dispatch in the uniform arena (dynamic offsets must be 256-aligned). */
 export const PARAM_SLOT_BYTES = 512;
 /** Number of u32 parameter words available to a kernel. */
@@ -80,6 +86,8 @@ export class GpuContext {
   readonly #arenaBuffer: GPUBuffer;
   readonly #kernels = new Map<string, Kernel>();
   readonly #pool = new Map<number, GPUBuffer[]>();
+  readonly #constants = new Map<number, GPUBuffer>();
+  readonly #constantBuffers = new Set<GPUBuffer>();
   #poolBytes = 0;
   readonly #scratch = new Map<string, GPUTexture>();
   readonly #views = new Map<GPUTexture, GPUTextureView>();
@@ -122,7 +130,7 @@ export class GpuContext {
 
   /** Bytes held in the buffer pool and the scratch textures. */
   get poolBytes(): number {
-    return this.#poolBytes + this.#scratchBytes;
+    return this.#poolBytes + this.#scratchBytes + this.#constants.size * CONSTANT_BYTES;
   }
 
   /**
@@ -176,8 +184,31 @@ export class GpuContext {
     });
   }
 
-  /** Returns a buffer to the pool. */
+  /**
+   * A shared one-value buffer holding the 32-bit pattern `bits` (scalar constants such as
+   * the 0.5 of x·0.5): written once at creation, never by a command, and never pooled, so
+   * the many small constants of a training step cost no dispatch. Null once MAX_CONSTANTS
+   * distinct values exist (the caller then fills a buffer of its own).
+   */
+  constant(bits: number): GPUBuffer | null {
+    const cached = this.#constants.get(bits);
+    if (cached !== undefined) return cached;
+    if (this.#constants.size >= MAX_CONSTANTS) return null;
+    const buffer = this.device.createBuffer({
+      size: CONSTANT_BYTES,
+      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+      mappedAtCreation: true,
+    });
+    new Uint32Array(buffer.getMappedRange()).fill(bits);
+    buffer.unmap();
+    this.#constants.set(bits, buffer);
+    this.#constantBuffers.add(buffer);
+    return buffer;
+  }
+
+  /** Returns a buffer to the pool (shared constants stay where they are). */
   release(buffer: GPUBuffer): void {
+    if (this.#constantBuffers.has(buffer)) return;
     const size = buffer.size;
     let list = this.#pool.get(size);
     if (list === undefined) this.#pool.set(size, list = []);

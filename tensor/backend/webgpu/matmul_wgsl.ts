@@ -242,17 +242,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
 // several times faster when it reads A and B from textures
 // (tools/experiments/wgsl_matmul_minimal.ts compares both).
 //
-// So on such adapters the kernel below reads texels, one texel = 4 consecutive values of a
-// row (A: along k; B: along n), addressed linearly as GpuContext.textureOf lays out a
-// buffer (texel t at column t mod TEXTURE_ROW of row ⌊t / TEXTURE_ROW⌋). An operand whose
-// rows are contiguous and 4-aligned is read straight from a texture copy of its buffer (a
-// copy command, memcpy speed); any other (a transposed view, odd sizes, several batch
-// axes) is first packed into that layout by a small kernel that reads through the strides.
+// So on such adapters the kernel below reads texels, one texel = 4 consecutive values,
+// addressed linearly as GpuContext.textureOf lays out a buffer (texel t at column
+// t mod TEXTURE_ROW of row ⌊t / TEXTURE_ROW⌋). An operand whose rows (or, transposed,
+// whose columns) are contiguous and 4-aligned is read straight from a texture copy of its
+// buffer (a copy command, memcpy speed); any other (odd sizes, several batch axes) is
+// first packed into the natural layout by a small kernel that reads through the strides.
 //
 // Pack parameter words: 0 rows R, 1 columns C, 2 batch rank, 3 offset, 4 row stride,
 // 5 column stride, 6 rows of all batches, 10–15 batch shape, 16–21 batch strides.
-// Texture kernel parameter words: 0 M, 1 K, 2 N, then for A at 3 and B at 6: first texel,
-// texels per row, texels per batch (0 when all batches share the operand).
 
 /** Packs a strided [batch…, R, C] view into rows of ⌈C/4⌉ texels (see above). */
 export function matmulPackSource(): string {
@@ -286,8 +284,17 @@ fn main(@builtin(global_invocation_id) g: vec3<u32>) {
 `;
 }
 
+/**
+ * How an operand's texels run: along its rows ("natural": A's texels hold 4 consecutive
+ * k of one row, B's 4 consecutive n) or along its columns ("transposed": A's texels hold
+ * 4 consecutive m of one k, B's 4 consecutive k of one n). Transposed operands are
+ * views such as Wᵀ or gᵀ read in place, with no packing pass.
+ */
+export type TexelLayout = "natural" | "transposed";
+
 /** A texture-path kernel variant: TM × TN block per invocation; vec4 stores when N % 4 = 0. */
 export interface MatmulTextureTile {
+  /** A multiple of 4 when A is transposed. */
   tm: number;
   /** A multiple of 4. */
   tn: number;
@@ -295,20 +302,54 @@ export interface MatmulTextureTile {
   /** Workgroup shape: invocations along n (x) and along m (y). */
   wgx: number;
   wgy: number;
+  /** Texel layouts of A and B (default natural). */
+  a?: TexelLayout;
+  b?: TexelLayout;
 }
 
-/** The register-blocked product reading its operands' texels (see above). */
+/**
+ * Register-blocked matmul over two rgba32f textures in the linear texel layout of
+ * textureOf / matmulPackSource. Params: 0 M, 1 K, 2 N, then per operand (A at 3, B at 6)
+ * its first texel, texels between lines (rows of a natural operand, columns of a
+ * transposed one) and texels between batch matrices.
+ *
+ * Every step of the k loop covers 4 values of k. For each kk of the 4 the kernel needs
+ * a(r, kk) for its TM rows (scalars) and b(kk, ·) for its TN columns (vec4s of 4
+ * columns), then does TM·TN/4 vec4 multiply-adds; the layouts only change how those come
+ * out of the texels. A natural B texel is already such a vec4; a transposed B gives one
+ * texel per column, and a 4×4 block of them is transposed in registers.
+ */
 export function matmulTextureSource(tile: MatmulTextureTile): string {
   const { tm, tn, vecOut, wgx, wgy } = tile;
+  const aT = tile.a === "transposed";
+  const bT = tile.b === "transposed";
+  if (aT && tm % 4 !== 0) throw new Error(`A transposed needs TM % 4 = 0 (got ${tm})`);
   const rows = range(tm);
   const quads = range(tn / 4);
   const lines = (xs: string[], indent: string) => xs.join(`\n${indent}`);
-  const aLoads = rows.map((r) => `let a${r} = ta_texel(aRow${r} + k);`);
-  const bLoads = (kk: number) =>
-    quads.map((q) => `let b${kk}_${q} = tb_texel(bCol${q} + (4u * k + ${kk}u) * bStep);`);
+  // Loads done once per step of 4 k (texels along k), and per kk (texels across k).
+  const blockLoads = [
+    ...(aT ? [] : rows.map((r) => `let a${r} = ta_texel(aRow${r} + k);`)),
+    ...(bT ? range(tn).map((c) => `let bc${c} = tb_texel(bLine${c} + k);`) : []),
+  ];
+  const kkLoads = (kk: number) => [
+    ...(aT
+      ? range(tm / 4).map((g) =>
+        `let a${kk}_${g} = ta_texel(aQuad${g} + (4u * k + ${kk}u) * aStep);`
+      )
+      : []),
+    ...quads.map((q) =>
+      bT
+        ? `let b${kk}_${q} = vec4<f32>(${range(4).map((j) => `bc${4 * q + j}[${kk}]`).join(", ")});`
+        : `let b${kk}_${q} = tb_texel(bCol${q} + (4u * k + ${kk}u) * bStep);`
+    ),
+  ];
+  const aValue = (r: number, kk: number) => aT ? `a${kk}_${r >> 2}[${r & 3}]` : `a${r}[${kk}]`;
   const fmas = (kk: number) =>
     rows.flatMap((r) =>
-      quads.map((q) => `acc${r}_${q} = fma(vec4<f32>(a${r}[${kk}]), b${kk}_${q}, acc${r}_${q});`)
+      quads.map((q) =>
+        `acc${r}_${q} = fma(vec4<f32>(${aValue(r, kk)}), b${kk}_${q}, acc${r}_${q});`
+      )
     );
   const stores: string[] = [];
   for (const r of rows) {
@@ -326,6 +367,17 @@ export function matmulTextureSource(tile: MatmulTextureTile): string {
       }
     }
   }
+  // Rows and columns past the edges read clamped (valid) texels; their results are dropped.
+  const setup = [
+    ...(aT
+      ? range(tm / 4).map((g) =>
+        `let aQuad${g} = aFirst + min(r0 / 4u + ${g}u, (M + 3u) / 4u - 1u);`
+      )
+      : rows.map((r) => `let aRow${r} = aFirst + min(r0 + ${r}u, M - 1u) * aStep;`)),
+    ...(bT
+      ? range(tn).map((c) => `let bLine${c} = bFirst + min(4u * q0 + ${c}u, N - 1u) * bStep;`)
+      : quads.map((q) => `let bCol${q} = bFirst + min(q0 + ${q}u, nq - 1u);`)),
+  ];
   return /* wgsl */ `
 ${textureInput("ta", 0)}
 ${textureInput("tb", 1)}
@@ -347,24 +399,22 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let outBase = wid.z * M * N;
   let r0 = (wid.y * ${wgy}u + lid.y) * ${tm}u;
   let q0 = (wid.x * ${wgx}u + lid.x) * ${tn / 4}u;
-  // Rows and texel columns past the edges read clamped (valid) texels; results are dropped.
-  ${lines(rows.map((r) => `let aRow${r} = aFirst + min(r0 + ${r}u, M - 1u) * aStep;`), "  ")}
-  ${lines(quads.map((q) => `let bCol${q} = bFirst + min(q0 + ${q}u, nq - 1u);`), "  ")}
+  ${lines(setup, "  ")}
   ${lines(rows.flatMap((r) => quads.map((q) => `var acc${r}_${q} = vec4<f32>(0.0);`)), "  ")}
   let kFull = K / 4u;
   for (var k = 0u; k < kFull; k++) {
-    ${lines(aLoads, "    ")}
-    ${lines(range(4).flatMap(bLoads), "    ")}
+    ${lines(blockLoads, "    ")}
+    ${lines(range(4).flatMap(kkLoads), "    ")}
     ${lines(range(4).flatMap(fmas), "    ")}
   }
-  // The last K % 4 values of k: B's rows past K are not read.
+  // The last K % 4 values of k (texels along k are zero-padded; lines past K not read).
   if (K % 4u != 0u) {
     let k = kFull;
-    ${lines(aLoads, "    ")}
+    ${lines(blockLoads, "    ")}
     ${
     lines(
       range(3).map((kk) =>
-        `if (4u * k + ${kk}u < K) {\n      ${lines([...bLoads(kk), ...fmas(kk)], "      ")}\n    }`
+        `if (4u * k + ${kk}u < K) {\n      ${lines([...kkLoads(kk), ...fmas(kk)], "      ")}\n    }`
       ),
       "    ",
     )

@@ -49,6 +49,7 @@ import {
   type Layout,
   MAX_RANK,
 } from "./params.ts";
+import { layerNormSource, type LayerNormVariant } from "./normalize_wgsl.ts";
 import { reduceSource } from "./reduce_wgsl.ts";
 import { storageType } from "./wgsl_common.ts";
 
@@ -107,14 +108,23 @@ export function isCpuAdapter(info: GPUAdapterInfo): boolean {
 /**
  * The register block and workgroup of the texture path: as large as the output allows. On
  * llvmpipe here, 1024²: 16×8 blocks in 16×4 workgroups 12.5–15 GFLOP/s, in 8×8 workgroups
- * 11.3–11.8; 8×8 blocks ≈ 10; 4×8 ≈ 7.5. For 50×50 attention outputs, 8×8 in 8×8 is best.
+ * 11.3–11.8; 8×8 blocks ≈ 10; 4×8 ≈ 7.5. Medium outputs (attention's 50×50 and 50×64)
+ * use 8-column blocks with as few padded rows and columns as possible: 10×8 blocks in
+ * 7×5 or 8×5 workgroups (one workgroup covers a 50-row matrix) gave 4.5–5.2 GFLOP/s
+ * against 4.0–4.1 for 8×8 in 8×8 (a 64×64 cover) on [128, 50, 64]·[128, 64, 50]
+ * (tools/experiments: matmul tile sweep, wall time of 8 chained products).
  */
 export function chooseTextureTile(m: number, n: number): MatmulTextureTile {
-  const large = m >= 128 && n >= 64;
-  const block = matmulTuning.force ??
-    (large ? { tm: 16, tn: 8 } : m >= 32 && n >= 32 ? { tm: 8, tn: 8 } : { tm: 4, tn: 4 });
-  const workgroup = matmulTuning.workgroup ?? (large ? { wgx: 16, wgy: 4 } : { wgx: 8, wgy: 8 });
-  return { ...block, vecOut: n % 4 === 0, ...workgroup };
+  const vecOut = n % 4 === 0;
+  const padded = (size: number, block: number) => Math.ceil(size / block) * block;
+  const tile = m >= 128 && n >= 64
+    ? { tm: 16, tn: 8, wgx: 16, wgy: 4 }
+    : m < 32 || n < 32
+    ? { tm: 4, tn: 4, wgx: 8, wgy: 8 }
+    : padded(m, 50) <= padded(m, 64)
+    ? { tm: 10, tn: 8, wgx: Math.min(8, Math.ceil(n / 8)), wgy: 5 }
+    : { tm: 8, tn: 8, wgx: Math.min(8, Math.ceil(n / 8)), wgy: 8 };
+  return { ...tile, ...matmulTuning.force, ...matmulTuning.workgroup, vecOut };
 }
 
 /** Picks vec4 load modes from the operands' layouts, and the register block from the sizes. */
@@ -161,30 +171,31 @@ export function createWebGPUBackend(ctx: GpuContext): Backend & { readonly conte
    * storage, 0.36 from textures; 256K: 4.8 vs 1.2 ms; 8² matmul 0.24 vs 0.31, 32² 0.55 vs
    * 0.44). A view of a small part of a large buffer would copy all of it: not worth it.
    */
-  function worthTextures(work: number, views: readonly View[]): boolean {
+  function worthTextures(work: number, buffers: readonly GPUBuffer[]): boolean {
     // Buffers of at most 16 elements per element of work (64 bytes).
-    return work >= TEXTURE_MIN_WORK && views.every((v) => bufferOf(v).size <= 64 * work);
+    return work >= TEXTURE_MIN_WORK && buffers.every((b) => b.size <= 64 * work);
   }
 
   /**
-   * Whether a kernel doing `work` reads `views` from texture copies, by a tuning setting:
-   * "auto" on CPU adapters when it pays, always or never when forced; and only where the
-   * buffers fit a texture.
+   * Whether a kernel doing `work` reads `buffers` from texture copies, by a tuning
+   * setting: "auto" on CPU adapters when it pays, always or never when forced; and only
+   * where the buffers fit a texture.
    */
   function readsTextures(
     setting: "auto" | "storage" | "texture",
     work: number,
-    views: readonly View[],
+    buffers: readonly GPUBuffer[],
   ): boolean {
     const chosen = setting === "auto"
-      ? cpuAdapter && worthTextures(work, views)
+      ? cpuAdapter && worthTextures(work, buffers)
       : setting === "texture";
-    return chosen && views.every((v) => ctx.fitsTexture(bufferOf(v)));
+    return chosen && buffers.every((b) => ctx.fitsTexture(b));
   }
 
   /** Whether elementwise kernels and reductions read these inputs from textures. */
   function texturedInputs(dtype: DType, views: readonly View[], work: number): boolean {
-    return dtype === "float32" && readsTextures(elementwiseTuning.inputs, work, views);
+    return dtype === "float32" &&
+      readsTextures(elementwiseTuning.inputs, work, views.map(bufferOf));
   }
 
   /** How an elementwise kernel over `views` (n outputs) reads them (see InputPath). */
@@ -210,7 +221,7 @@ export function createWebGPUBackend(ctx: GpuContext): Backend & { readonly conte
     batches: number,
     operands: readonly View[],
   ): boolean {
-    if (!readsTextures(matmulTuning.path, m * n * k, operands)) return false;
+    if (!readsTextures(matmulTuning.path, m * n * k, operands.map(bufferOf))) return false;
     const rowsNeeded = (texels: number) => Math.ceil(texels / TEXTURE_ROW);
     const largest = batches * Math.max(m * Math.ceil(k / 4), k * Math.ceil(n / 4));
     // The pack kernel has one invocation row per packed row (8 per workgroup).
@@ -271,6 +282,81 @@ export function createWebGPUBackend(ctx: GpuContext): Backend & { readonly conte
     return unary("copy", x, x.dtype);
   }
 
+  /** Whether a view is row-major contiguous from its offset. */
+  function isDenseView(x: View): boolean {
+    const expected = contiguousStrides(x.shape);
+    return x.shape.every((d, i) => d === 1 || x.strides[i] === expected[i]);
+  }
+
+  /**
+   * layerNorm (g null) or its gradient with respect to x: one invocation per row (see
+   * normalize_wgsl.ts). Inputs that are not contiguous are copied first.
+   */
+  function layerNormKernel(
+    x: View,
+    g: View | null,
+    weight: View | null,
+    bias: View | null,
+    eps: number,
+  ): GPUBuffer {
+    checkDType(x.dtype);
+    const n = sizeOf(x.shape);
+    const d = x.shape[x.shape.length - 1];
+    const out = alloc(n);
+    if (n === 0) return out;
+    const temporaries: GPUBuffer[] = [];
+    const dense = (v: View | null): { buffer: GPUBuffer; offset: number } | null => {
+      if (v === null) return null;
+      if (isDenseView(v)) return { buffer: bufferOf(v), offset: v.offset };
+      const copy = contiguousCopy(v);
+      temporaries.push(copy);
+      return { buffer: copy, offset: 0 };
+    };
+    const [xs, gs, ws, bs] = [dense(x), dense(g), dense(weight), dense(bias)];
+    const rowInputs = [xs!, ...(gs === null ? [] : [gs])];
+    const textured = readsTextures(elementwiseTuning.inputs, n, rowInputs.map((r) => r.buffer));
+    const vec4 = d % 4 === 0 &&
+      [xs, gs, ws, bs].every((r) => r === null || r.offset % 4 === 0);
+    const variant: LayerNormVariant = {
+      kind: g === null ? "forward" : "grad",
+      hasWeight: ws !== null,
+      hasBias: bs !== null,
+      textured,
+      vec4,
+    };
+    const rows = n / d;
+    const words = new Uint32Array(7);
+    words[0] = rows;
+    words[1] = d;
+    words[2] = xs!.offset;
+    words[3] = gs?.offset ?? 0;
+    words[4] = ws?.offset ?? 0;
+    words[5] = bs?.offset ?? 0;
+    words[6] = valueBits(eps, "float32");
+    const resources: Resource[] = rowInputs.map((r, i) =>
+      textured ? ctx.textureOf(r.buffer, `x${i}`) : r.buffer
+    );
+    if (ws !== null) resources.push(ws.buffer);
+    if (bs !== null && g === null) resources.push(bs.buffer);
+    resources.push(out);
+    const kinds: BindingKind[] = [
+      ...rowInputs.map(() => (textured ? "texture" : "read") as BindingKind),
+      ...(ws !== null ? ["read" as const] : []),
+      ...(bs !== null && g === null ? ["read" as const] : []),
+      "write",
+    ];
+    run(
+      `layernorm:${variant.kind}:${variant.hasWeight}:${variant.hasBias}:${textured}:${vec4}`,
+      kinds,
+      () => layerNormSource(variant),
+      resources,
+      words,
+      grid(rows, limit),
+    );
+    for (const t of temporaries) ctx.release(t);
+    return out;
+  }
+
   function isWhole(x: View): boolean {
     if (x.offset !== 0) return false;
     const expected = contiguousStrides(x.shape);
@@ -301,6 +387,10 @@ export function createWebGPUBackend(ctx: GpuContext): Backend & { readonly conte
     elementBytes: () => 4,
     release(data: unknown): void {
       ctx.release(data as GPUBuffer);
+    },
+    scalar(value: number, dtype: DType): GPUBuffer {
+      checkDType(dtype);
+      return ctx.constant(valueBits(value, dtype)) ?? fill(1, value, dtype);
     },
     upload(data: TypedArray, dtype: DType): GPUBuffer {
       checkDType(dtype);
@@ -443,18 +533,38 @@ export function createWebGPUBackend(ctx: GpuContext): Backend & { readonly conte
       batch.strides[0].forEach((s, i) => (ints[16 + i] = s));
       batch.strides[1].forEach((s, i) => (ints[22 + i] = s));
       if (texturePath(m, k, n, batches, [a, b])) {
-        // Each operand as texels of 4 consecutive values of a row: a texture copy of its
-        // buffer where its rows are contiguous and 4-aligned, else packed into that layout.
-        const operand = (x: View, slot: string, rows: number, cols: number, strides: number[]) => {
+        // Each operand as texels of 4 consecutive values: a texture copy of its buffer
+        // where its rows (natural layout) or its columns (transposed layout: Wᵀ, gᵀ) are
+        // contiguous and 4-aligned, else packed into the natural layout.
+        const tile = chooseTextureTile(m, n);
+        const operand = (
+          x: View,
+          slot: string,
+          rows: number,
+          cols: number,
+          strides: number[],
+          transposable: boolean,
+        ) => {
           const shared = strides.every((s) => s === 0);
           const rowStride = x.strides[r - 2];
-          const direct = x.strides[r - 1] === 1 && cols % 4 === 0 && rowStride % 4 === 0 &&
-            x.offset % 4 === 0 && (shared || (strides.length === 1 && strides[0] % 4 === 0));
-          if (direct) {
-            return {
-              texture: ctx.textureOf(bufferOf(x), slot),
-              words: [x.offset / 4, rowStride / 4, shared ? 0 : strides[0] / 4],
-            };
+          const colStride = x.strides[r - 1];
+          const batchAligned = shared || (strides.length === 1 && strides[0] % 4 === 0);
+          const batchWord = shared ? 0 : strides[0] / 4;
+          if (x.offset % 4 === 0 && batchAligned) {
+            if (colStride === 1 && cols % 4 === 0 && rowStride % 4 === 0) {
+              return {
+                texture: ctx.textureOf(bufferOf(x), slot),
+                words: [x.offset / 4, rowStride / 4, batchWord],
+                layout: "natural" as const,
+              };
+            }
+            if (transposable && rowStride === 1 && rows % 4 === 0 && colStride % 4 === 0) {
+              return {
+                texture: ctx.textureOf(bufferOf(x), slot),
+                words: [x.offset / 4, colStride / 4, batchWord],
+                layout: "transposed" as const,
+              };
+            }
           }
           const rowTexels = Math.ceil(cols / 4);
           const packedRows = (shared ? 1 : batches) * rows;
@@ -485,15 +595,19 @@ export function createWebGPUBackend(ctx: GpuContext): Backend & { readonly conte
             p,
             [Math.ceil(rowTexels / MATMUL_WG), Math.ceil(packedRows / MATMUL_WG)],
           );
-          return { texture, words: [0, rowTexels, shared ? 0 : rows * rowTexels] };
+          return {
+            texture,
+            words: [0, rowTexels, shared ? 0 : rows * rowTexels],
+            layout: "natural" as const,
+          };
         };
-        const ta = operand(a, "a", m, k, batch.strides[0]);
-        const tb = operand(b, "b", k, n, batch.strides[1]);
-        const tile = chooseTextureTile(m, n);
+        const ta = operand(a, "a", m, k, batch.strides[0], tile.tm % 4 === 0);
+        const tb = operand(b, "b", k, n, batch.strides[1], true);
+        const variant = { ...tile, a: ta.layout, b: tb.layout };
         run(
-          `matmul-texture:${tile.tm}x${tile.tn}:${tile.vecOut}:${tile.wgx}x${tile.wgy}`,
+          `matmul-texture:${tile.tm}x${tile.tn}:${tile.vecOut}:${tile.wgx}x${tile.wgy}:${ta.layout}:${tb.layout}`,
           ["texture", "texture", "write"],
-          () => matmulTextureSource(tile),
+          () => matmulTextureSource(variant),
           [ta.texture, tb.texture, out],
           new Uint32Array([m, k, n, ...ta.words, ...tb.words]),
           [Math.ceil(n / (tile.wgx * tile.tn)), Math.ceil(m / (tile.wgy * tile.tm)), batches],
@@ -516,6 +630,12 @@ export function createWebGPUBackend(ctx: GpuContext): Backend & { readonly conte
         [Math.ceil(n / (MATMUL_WG * tile.tn)), Math.ceil(m / (MATMUL_WG * tile.tm)), batches],
       );
       return out;
+    },
+    layerNorm(x: View, weight: View | null, bias: View | null, eps: number): GPUBuffer {
+      return layerNormKernel(x, null, weight, bias, eps);
+    },
+    layerNormGrad(x: View, weight: View | null, g: View, eps: number): GPUBuffer {
+      return layerNormKernel(x, g, weight, null, eps);
     },
     gather(x: View, index: View, axis: number): GPUBuffer {
       checkDType(x.dtype);
