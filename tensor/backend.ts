@@ -29,6 +29,7 @@ export type UnaryOp =
   | "relu"
   | "gelu"
   | "geluTanh"
+  | "geluDerivative"
   | "erf"
   | "sign"
   | "floor"

@@ -10,6 +10,7 @@
 const TWO_OVER_SQRT_PI = 1.1283791670955126; // 2/√π
 const INV_SQRT_PI = 0.5641895835477563; // 1/√π
 const SQRT_HALF = 0.7071067811865476; // 1/√2
+const INV_SQRT_2PI = 0.3989422804014327; // 1/√(2π)
 
 /** Taylor coefficients of erf/(2/√π): (−1)^n / (n!·(2n + 1)), n = 0 … 59. */
 const ERF_TAYLOR = (() => {
@@ -136,6 +137,11 @@ export function geluScalar(x: number): number {
   return 0.5 * x * erfcScalar(-x * SQRT_HALF);
 }
 
+/** d/dx GELU(x) = Φ(x) + x·φ(x), φ(x) = e^(−x²/2)/√(2π) (one kernel for gelu's VJP). */
+export function geluDerivativeScalar(x: number): number {
+  return 0.5 * erfcScalar(-x * SQRT_HALF) + x * Math.exp(-0.5 * x * x) * INV_SQRT_2PI;
+}
+
 /** GELU, tanh approximation: ½·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))). */
 export function geluTanhScalar(x: number): number {
   const inner = 0.7978845608028654 * (x + 0.044715 * x * x * x);
@@ -199,4 +205,12 @@ export function erfFloat32Scalar(x: number): number {
 export function geluFloat32Scalar(x: number): number {
   if (x < 0) return 0.5 * x * erfcPositiveFloat32(-x * SQRT_HALF);
   return x * (1 - 0.5 * erfcPositiveFloat32(x * SQRT_HALF));
+}
+
+/** d/dx GELU to float32 accuracy: Φ as in geluFloat32Scalar, plus x·φ(x). */
+export function geluDerivativeFloat32Scalar(x: number): number {
+  const cdf = x < 0
+    ? 0.5 * erfcPositiveFloat32(-x * SQRT_HALF)
+    : 1 - 0.5 * erfcPositiveFloat32(x * SQRT_HALF);
+  return cdf + x * Math.exp(-0.5 * x * x) * INV_SQRT_2PI;
 }

@@ -8,7 +8,7 @@
 import type { UnaryOp } from "./backend.ts";
 import { asTensor, fromKernel, type TensorLike } from "./_core.ts";
 import { checkDType, type DType, isFloatDType } from "./dtype.ts";
-import { record } from "./recorder.ts";
+import { isRecording, record } from "./recorder.ts";
 import type { Tensor } from "./tensor.ts";
 import { add, div, greater, mul, sub } from "./binary.ts";
 
@@ -164,8 +164,10 @@ export function gelu(x: TensorLike, options: { approximate?: "none" | "tanh" } =
   if (approximate !== "none") {
     throw new Error(`Cannot gelu: approximate must be "none" or "tanh" (got "${approximate}")`);
   }
-  // d/dx xΦ(x) = Φ(x) + x·φ(x), with φ(x) = e^(−x²/2)/√(2π)
+  // d/dx xΦ(x) = Φ(x) + x·φ(x), with φ(x) = e^(−x²/2)/√(2π): one kernel (geluDerivative),
+  // or, while recording gradients of gradients, ops (the kernel has no derivative).
   return applyUnary("gelu", x, (g, x) => {
+    if (!isRecording()) return mul(g, applyUnary("geluDerivative", x, null));
     const cdf = mul(add(erf(mul(x, Math.SQRT1_2)), 1), 0.5);
     const pdf = mul(exp(mul(square(x), -0.5)), 0.3989422804014327);
     return mul(g, add(cdf, mul(x, pdf)));

@@ -417,6 +417,18 @@ const MORE: Row[] = [
   { name: "logSoftmax", inputs: one(-5, 5, 1), op: (x) => T.logSoftmax(x), tol: TRANSCENDENTAL },
   { name: "l2Normalize", inputs: one(-3, 3, 1), op: (x) => T.l2Normalize(x), tol: ULPS },
   ...perInputPath([{
+    // Σ over leading axes with the last axis kept (bias gradients): the column-sum kernel
+    // where rows are 4-aligned, long enough for its blocks of 64 rows.
+    name: "sum over leading axes (column sums)",
+    inputs: fc.tuple(
+      fc.integer({ min: 1, max: 3 }),
+      fc.integer({ min: 1, max: 150 }),
+      fc.integer({ min: 1, max: 12 }),
+      layoutArb,
+    ).chain(([a, r, k, l]) => valuesArb([a, r, 4 * k]).map((x) => [f32(x, l)])),
+    op: (x) => T.sum(x, { axis: [0, 1] }),
+    tol: SUMS,
+  }, {
     name: "layerNorm",
     inputs: shapeArb({ minRank: 1, minDim: 2, maxDim: 6 }).chain((s) =>
       fc.tuple(valuesArb(s), valuesArb([s[s.length - 1]]), valuesArb([s[s.length - 1]])).map((

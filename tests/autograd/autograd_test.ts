@@ -229,3 +229,17 @@ Deno.test("recording stops when no tape is active (no leaks into later calls)", 
   const g = T.grad((x: T.Tensor) => T.sum(T.mul(x, y)))(f64([2]));
   assertClose(values(g), [Math.E], F64);
 });
+
+Deno.test("gelu's gradient (one geluDerivative kernel) is Φ(x) + x·φ(x) in float32 and float64", () => {
+  const xs = [-12, -6, -3.5, -1, -0.3, -1e-4, 0, 2e-5, 0.4, 1.7, 3, 8];
+  // Φ(x) = ½(1 + erf(x/√2)) from the float64 erf op, φ(x) = e^(−x²/2)/√(2π)
+  const erf = values(T.erf(f64(xs.map((x) => x * Math.SQRT1_2))));
+  const exact = xs.map((x, i) =>
+    0.5 * (1 + erf[i]) + x * Math.exp(-0.5 * x * x) / Math.sqrt(2 * Math.PI)
+  );
+  const g64 = T.grad((x: T.Tensor) => T.sum(T.gelu(x)))(f64(xs));
+  assertClose(values(g64), exact, { atol: 1e-15, rtol: 1e-12 });
+  const g32 = T.grad((x: T.Tensor) => T.sum(T.gelu(x)))(T.tensor(xs));
+  // float32 erfc (relative error < 1.2e-7) and float32 rounding of the result
+  assertClose(values(g32), exact, { atol: 1e-7, rtol: 4e-7 });
+});

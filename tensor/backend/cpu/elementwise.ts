@@ -7,6 +7,8 @@ import { allocArray, type DType, type TypedArray } from "../../dtype.ts";
 import {
   erfFloat32Scalar,
   erfScalar,
+  geluDerivativeFloat32Scalar,
+  geluDerivativeScalar,
   geluFloat32Scalar,
   geluScalar,
   geluTanhScalar,
@@ -38,6 +40,7 @@ const UNARY: Record<UnaryOp, Fn1> = {
   relu: (x) => (x > 0 ? x : Number.isNaN(x) ? x : 0),
   gelu: geluScalar,
   geluTanh: geluTanhScalar,
+  geluDerivative: geluDerivativeScalar,
   erf: erfScalar,
   sign: Math.sign,
   floor: Math.floor,
@@ -146,6 +149,7 @@ const FAST_ROWS: Partial<Record<BinaryOp, RowLoop>> = {
 const UNARY_FLOAT32: Partial<Record<UnaryOp, Fn1>> = {
   erf: erfFloat32Scalar,
   gelu: geluFloat32Scalar,
+  geluDerivative: geluDerivativeFloat32Scalar,
 };
 
 type UnaryRow = (

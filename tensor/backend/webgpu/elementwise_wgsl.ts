@@ -98,6 +98,7 @@ const UNARY_F32: Record<UnaryOp, string> = {
   relu: "select(select(0.0, v, v > 0.0), v, t_isnan(v))",
   gelu: "t_gelu(v)",
   geluTanh: "t_gelu_tanh(v)",
+  geluDerivative: "t_gelu_derivative(v)",
   erf: "t_erf(v)",
   sign: "t_sign(v)",
   floor: "floor(v)",

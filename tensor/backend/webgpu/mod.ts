@@ -50,7 +50,7 @@ import {
   MAX_RANK,
 } from "./params.ts";
 import { layerNormSource, type LayerNormVariant } from "./normalize_wgsl.ts";
-import { reduceSource } from "./reduce_wgsl.ts";
+import { columnSumSource, reduceSource } from "./reduce_wgsl.ts";
 import { storageType } from "./wgsl_common.ts";
 
 function bufferOf(x: View): GPUBuffer {
@@ -472,11 +472,27 @@ export function createWebGPUBackend(ctx: GpuContext): Backend & { readonly conte
         inner.shape.forEach((d, i) => (words[21 + i] = d));
         inner.strides[0].forEach((s, i) => (ints[29 + i] = s));
       }
+      const tex = texturedInputs(x.dtype, [x], outputs * rowLength);
+      if (
+        tex && op === "sum" && outer.shape.length === 1 && outer.strides[0][0] === 1 &&
+        inner.shape.length === 1 && inner.strides[0][0] % 4 === 0 && outputs % 4 === 0 &&
+        x.offset % 4 === 0 && outputs / 4 <= 8 * limit
+      ) {
+        // Column sums (Σ over rows of a row-major matrix): whole texels, 4 columns each.
+        run(
+          "reduce:sum:columns",
+          ["texture", "write"],
+          columnSumSource,
+          [ctx.textureOf(bufferOf(x), "x0"), out],
+          new Uint32Array([outputs / 4, rowLength, x.offset / 4, inner.strides[0][0] / 4]),
+          [Math.ceil(outputs / 4 / 8)],
+        );
+        return out;
+      }
       const schedule = rowLength <= 512 && outputs >= 256 ? "thread" : "group";
       const groups: [number, number] = schedule === "thread"
         ? grid(outputs, limit)
         : [Math.min(outputs, limit), Math.ceil(outputs / limit)];
-      const tex = texturedInputs(x.dtype, [x], outputs * rowLength);
       run(
         `reduce:${op}:${x.dtype}:${outDtype}:${schedule}:${tex}`,
         [tex ? "texture" : "read", "write"],

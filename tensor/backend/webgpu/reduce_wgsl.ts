@@ -147,3 +147,40 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 }
 `;
 }
+
+/**
+ * Sums over rows for 4 adjacent columns per invocation ("columns" schedule, CPU adapters):
+ * the reduced axis is strided and the kept axis contiguous, as in a bias gradient
+ * Σ_rows g[row, :]. Whole texels are read (the strided schedules above fetch a texel per
+ * value and keep one of its four), rows are summed in blocks of 64 and the block sums
+ * added (error grows with √(R/64)·64 rather than R). Params: 0 texel columns, 1 rows R,
+ * 2 first texel, 3 texels between rows.
+ */
+export function columnSumSource(): string {
+  return /* wgsl */ `
+${textureInput("x", 0)}
+@group(0) @binding(1) var<storage, read_write> result: array<vec4<f32>>;
+${paramsBlock(2)}
+
+@compute @workgroup_size(8)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let q = gid.x;
+  if (q >= P(0u)) { return; }
+  let R = P(1u);
+  let step = P(3u);
+  var t = P(2u) + q;
+  var total = vec4<f32>(0.0);
+  var r = 0u;
+  while (r < R) {
+    let end = min(r + 64u, R);
+    var block = vec4<f32>(0.0);
+    for (; r < end; r++) {
+      block += x_texel(t);
+      t += step;
+    }
+    total += block;
+  }
+  result[q] = total;
+}
+`;
+}

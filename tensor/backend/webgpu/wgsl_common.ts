@@ -203,6 +203,13 @@ fn t_gelu(x: f32) -> f32 {
   return x * (1.0 - 0.5 * t_erfc_pos(x * 0.70710678118654752));
 }
 
+fn t_gelu_derivative(x: f32) -> f32 {
+  // Φ(x) + x·φ(x), Φ as in t_gelu, φ(x) = e^(−x²/2)/√(2π)
+  var cdf = 1.0 - 0.5 * t_erfc_pos(x * 0.70710678118654752);
+  if (x < 0.0) { cdf = 0.5 * t_erfc_pos(-x * 0.70710678118654752); }
+  return cdf + x * t_exp(-0.5 * x * x) * 0.3989422804014327;
+}
+
 fn t_gelu_tanh(x: f32) -> f32 {
   // ½x(1 + tanh u) = x·σ(2u), u = √(2/π)(x + 0.044715x³): no cancellation for x ≪ 0
   let u = 0.7978845608028654 * (x + 0.044715 * x * x * x);
