@@ -1,7 +1,7 @@
 // Linear layer: y = x·Wᵀ + b, with PyTorch's weight layout [out, in].
 // Legend: … leading axes · I input features · O output features
 
-import { add, type Key, matmul, splitKey, type Tensor, transpose } from "../tensor/mod.ts";
+import { type Key, linear as linearOp, splitKey, type Tensor } from "../tensor/mod.ts";
 import { type InitStyle, linearBiasInit, linearWeightInit } from "./init.ts";
 
 /** Parameters of a linear layer (`bias` absent when disabled). */
@@ -19,8 +19,7 @@ export interface Layer<P, O = Record<string, never>> {
 
 /** y = x·Wᵀ + b as a plain function (W: [O, I], b: [O] or null). */
 export function linearForward(x: Tensor, weight: Tensor, bias: Tensor | null | undefined): Tensor {
-  const y = matmul(x, transpose(weight)); // [..., O]; Wᵀ is a free view
-  return bias ? add(y, bias) : y;
+  return linearOp(x, weight, bias ?? null); // x·Wᵀ + b in one kernel; Wᵀ is a free view
 }
 
 /**

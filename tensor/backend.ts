@@ -97,9 +97,10 @@ export interface Backend {
   reduce(op: ReduceOp, x: View, count: number, outDtype: DType): unknown;
   /**
    * Batched matrix product: `a` is `[...batch, M, K]`, `b` is `[...batch, K, N]` with the
-   * same batch shape (broadcast batch axes arrive as stride-0 views).
+   * same batch shape (broadcast batch axes arrive as stride-0 views). A `bias` `[N]`, if
+   * given, is added to every row of the result (a linear layer's x·Wᵀ + b in one pass).
    */
-  matmul(a: View, b: View): unknown;
+  matmul(a: View, b: View, bias?: View | null): unknown;
   /** `out[..i..] = x[.. index[..i..] ..]` along `axis`; `index` (int32) has x's rank. */
   gather(x: View, index: View, axis: number): unknown;
   /** A copy of `x` where `updates` are added at `index` along `axis`. */

@@ -5,13 +5,17 @@
 //
 // VJP (per batch): dA = dOut · Bᵀ, dB = Aᵀ · dOut. The transposes are free views;
 // broadcast batch axes are summed back by expand's VJP.
+//
+// linear(x, W, b) = x·Wᵀ + b, a layer's product, adds the bias in the product kernel.
 
 import { checkSameBackend, fromKernel } from "./_core.ts";
+import { add } from "./binary.ts";
 import { isFloatDType, promoteDTypes } from "./dtype.ts";
 import { record } from "./recorder.ts";
 import { broadcastShapes, fmtShape, sizeOf } from "./shape.ts";
 import type { Tensor } from "./tensor.ts";
 import { expand, matrixTranspose, reshape, squeeze, unsqueeze } from "./movement.ts";
+import { sum } from "./reduce.ts";
 import { cast } from "./unary.ts";
 
 /** The primitive: both operands ≥ 2-D with identical batch axes. */
@@ -79,4 +83,46 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
     expand(x, [...batch, ...x.shape.slice(-2)]),
     expand(y, [...batch, ...y.shape.slice(-2)]),
   );
+}
+
+/**
+ * A linear map x·Wᵀ + b (PyTorch `F.linear`), the bias added by the product kernel
+ * itself rather than by a second pass over the output.
+ *
+ * @param x `[..., K]`
+ * @param weight `[N, K]`
+ * @param bias `[N]`, or null for none
+ * @returns `[..., N]`
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { linear, tensor, toArray } from "@tessella/tessella";
+ * const y = linear(tensor([[1, 2]]), tensor([[1, 0], [1, 1]]), tensor([0.5, -1]));
+ * assert.deepEqual(await toArray(y), new Float32Array([1.5, 2]));
+ * ```
+ */
+export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): Tensor {
+  const product = () => matmul(x, matrixTranspose(weight));
+  if (bias === null) return product();
+  const n = weight.shape[0];
+  const k = weight.shape[1];
+  const fused = x.rank >= 1 && weight.rank === 2 && bias.rank === 1 && bias.shape[0] === n &&
+    x.shape[x.rank - 1] === k && k > 0 && isFloatDType(x.dtype) && weight.dtype === x.dtype &&
+    bias.dtype === x.dtype && weight.storage.backend === x.storage.backend &&
+    bias.storage.backend === x.storage.backend;
+  if (!fused) return add(product(), bias); // matmul and add report any mismatch
+  const rows = reshape(x, [sizeOf(x.shape.slice(0, -1)), k]); // [R, K]
+  const backend = x.storage.backend;
+  const out = fromKernel(
+    backend,
+    backend.matmul(rows, matrixTranspose(weight), bias),
+    [rows.shape[0], n],
+    x.dtype,
+  );
+  const y = record("linear", [rows, weight, bias], out, (g) => [
+    matmul(g, weight), // dx = g·W
+    matmul(matrixTranspose(g), rows), // dW = gᵀ·x
+    sum(g, { axis: 0 }), // db = Σ_rows g
+  ]);
+  return reshape(y, [...x.shape.slice(0, -1), n]);
 }

@@ -135,7 +135,7 @@ export {
   unsqueeze,
 } from "./movement.ts";
 export { embedding, gather, oneHot, scatterAdd, take } from "./indexing.ts";
-export { matmul } from "./matmul.ts";
+export { linear, matmul } from "./matmul.ts";
 export { logSoftmax, softmax } from "./softmax.ts";
 export { cosineSimilarity, l2Normalize, layerNorm } from "./normalize.ts";
 export { crossEntropy, mseLoss } from "./loss.ts";

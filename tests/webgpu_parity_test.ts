@@ -345,6 +345,21 @@ const MORE: Row[] = [
     tol: EXACT,
   },
   ...perMatmulPath([{
+    // The bias added in the product kernel, from any layout of x, W and b.
+    name: "linear (x·Wᵀ + b)",
+    inputs: fc.tuple(
+      fc.constantFrom<number[]>([1], [3], [2, 35], [70]),
+      fc.integer({ min: 1, max: 40 }),
+      fc.integer({ min: 1, max: 40 }),
+      fc.tuple(layoutArb, layoutArb, layoutArb),
+    ).chain(([lead, k, n, [lx, lw, lb]]) =>
+      fc.tuple(valuesArb([...lead, k]), valuesArb([n, k]), valuesArb([n])).map((
+        [x, w, b],
+      ) => [f32(x, lx), f32(w, lw), f32(b, lb)])
+    ),
+    op: (x, w, b) => T.linear(x, w, b),
+    tol: SUMS,
+  }, {
     name: "matmul (batched, broadcast, transposed views)",
     inputs: fc.tuple(
       fc.integer({ min: 1, max: 9 }),

@@ -334,6 +334,24 @@ sweep(
 );
 
 sweep(
+  "linear (x·Wᵀ + b in one kernel)",
+  fc.tuple(
+    fc.tuple(
+      fc.constantFrom<number[]>([], [2], [2, 3]),
+      fc.integer({ min: 1, max: 3 }),
+      fc.integer({ min: 1, max: 3 }),
+    ).chain(([lead, k, n]) =>
+      fc.tuple(valuesAway([...lead, k]), valuesAway([n, k]), valuesAway([n]))
+    ),
+    layoutArb,
+  ).map(([[x, w, b], layout]) => ({
+    refs: [x, w, b],
+    layout,
+    op: (x: T.Tensor, w: T.Tensor, b: T.Tensor) => T.linear(x, w, b),
+  })),
+);
+
+sweep(
   "matmul with vectors",
   fc.tuple(fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: 3 })).chain(([k, n]) =>
     fc.tuple(valuesAway([k]), valuesAway([k, n]), valuesAway([k]))

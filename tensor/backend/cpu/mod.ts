@@ -33,10 +33,19 @@ export const cpuBackend: Backend = {
   where,
   reduce,
   // float32 through the WebAssembly SIMD kernel (7× the JavaScript one); float64 stays in JS.
-  matmul: (
-    a,
-    b,
-  ) => (a.dtype === "float32" && wasmMatmulAvailable() ? matmulWasm(a, b) : matmulBlocked(a, b)),
+  matmul(a, b, bias): TypedArray {
+    const out = a.dtype === "float32" && wasmMatmulAvailable()
+      ? matmulWasm(a, b)
+      : matmulBlocked(a, b);
+    if (bias) {
+      const values = readView(bias); // [N], added to every row
+      const n = values.length;
+      for (let i = 0; i < out.length; i += n) {
+        for (let j = 0; j < n; j++) out[i + j] = (out[i + j] as number) + (values[j] as number);
+      }
+    }
+    return out;
+  },
   gather,
   scatterAdd,
   concat,

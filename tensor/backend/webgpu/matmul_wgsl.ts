@@ -35,6 +35,8 @@ export interface MatmulTile {
   tn: number;
   a: AMode;
   b: BMode;
+  /** Adds a bias `[N]` to every row (parameter word 28: its offset). */
+  bias?: boolean;
 }
 
 /** Workgroup shape: 8 × 8 invocations. */
@@ -183,8 +185,9 @@ export function matmulSource(tile: MatmulTile): string {
         : acc === "rows"
         ? `acc${Math.floor(r / 4)}_${c}[${r % 4}]`
         : `acc${r}_${c}`;
+      const biased = tile.bias ? ` + bias[P(28u) + c0 + ${c}u]` : "";
       stores.push(
-        `if (r0 + ${r}u < M && c0 + ${c}u < N) { out[outBase + (r0 + ${r}u) * N + c0 + ${c}u] = ${value}; }`,
+        `if (r0 + ${r}u < M && c0 + ${c}u < N) { out[outBase + (r0 + ${r}u) * N + c0 + ${c}u] = ${value}${biased}; }`,
       );
     }
   }
@@ -195,7 +198,8 @@ export function matmulSource(tile: MatmulTile): string {
 @group(0) @binding(0) var<storage, read> ${aDecl};
 @group(0) @binding(1) var<storage, read> ${bDecl};
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
-${paramsBlock(3)}
+${tile.bias ? "@group(0) @binding(3) var<storage, read> bias: array<f32>;" : ""}
+${paramsBlock(tile.bias ? 4 : 3)}
 
 @compute @workgroup_size(${MATMUL_WG}, ${MATMUL_WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -305,6 +309,8 @@ export interface MatmulTextureTile {
   /** Texel layouts of A and B (default natural). */
   a?: TexelLayout;
   b?: TexelLayout;
+  /** Adds a bias `[N]` to every row (parameter word 9: its offset). */
+  bias?: boolean;
 }
 
 /**
@@ -352,16 +358,28 @@ export function matmulTextureSource(tile: MatmulTextureTile): string {
       )
     );
   const stores: string[] = [];
+  // With a bias, each quad of columns loads its 4 values once (clamped at the edge).
+  if (tile.bias) {
+    for (const q of quads) {
+      const at = (j: number) => `bias[P(9u) + min(4u * (q0 + ${q}u) + ${j}u, N - 1u)]`;
+      stores.push(`let bias${q} = vec4<f32>(${range(4).map(at).join(", ")});`);
+    }
+  }
+  const value = (r: number, q: number) => tile.bias ? `(acc${r}_${q} + bias${q})` : `acc${r}_${q}`;
   for (const r of rows) {
     for (const q of quads) {
       if (vecOut) {
         stores.push(
-          `if (r0 + ${r}u < M && q0 + ${q}u < nq) { out4[(outBase + (r0 + ${r}u) * N) / 4u + q0 + ${q}u] = acc${r}_${q}; }`,
+          `if (r0 + ${r}u < M && q0 + ${q}u < nq) { out4[(outBase + (r0 + ${r}u) * N) / 4u + q0 + ${q}u] = ${
+            value(r, q)
+          }; }`,
         );
       } else {
         for (const j of range(4)) {
           stores.push(
-            `if (r0 + ${r}u < M && 4u * (q0 + ${q}u) + ${j}u < N) { out1[outBase + (r0 + ${r}u) * N + 4u * (q0 + ${q}u) + ${j}u] = acc${r}_${q}[${j}]; }`,
+            `if (r0 + ${r}u < M && 4u * (q0 + ${q}u) + ${j}u < N) { out1[outBase + (r0 + ${r}u) * N + 4u * (q0 + ${q}u) + ${j}u] = ${
+              value(r, q)
+            }[${j}]; }`,
           );
         }
       }
@@ -384,7 +402,8 @@ ${textureInput("tb", 1)}
 @group(0) @binding(2) var<storage, read_write> ${
     vecOut ? "out4: array<vec4<f32>>" : "out1: array<f32>"
   };
-${paramsBlock(3)}
+${tile.bias ? "@group(0) @binding(3) var<storage, read> bias: array<f32>;" : ""}
+${paramsBlock(tile.bias ? 4 : 3)}
 
 @compute @workgroup_size(${wgx}, ${wgy})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {

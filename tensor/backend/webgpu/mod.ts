@@ -503,7 +503,7 @@ export function createWebGPUBackend(ctx: GpuContext): Backend & { readonly conte
       );
       return out;
     },
-    matmul(a: View, b: View): GPUBuffer {
+    matmul(a: View, b: View, bias?: View | null): GPUBuffer {
       if (a.dtype !== "float32" || b.dtype !== "float32") {
         throw new Error(`Cannot matmul on WebGPU: float32 only (got ${a.dtype} and ${b.dtype})`);
       }
@@ -516,6 +516,25 @@ export function createWebGPUBackend(ctx: GpuContext): Backend & { readonly conte
       const batches = sizeOf(batchShape);
       const out = alloc(batches * m * n);
       if (batches * m * n === 0) return out;
+      if (k === 0 && bias) {
+        // An empty sum: every row is the bias.
+        ctx.release(out);
+        const rows: View = {
+          storage: bias.storage,
+          shape: [batches * m, n],
+          strides: [0, bias.strides[0]],
+          offset: bias.offset,
+          dtype: bias.dtype,
+        };
+        return unary("copy", rows, "float32");
+      }
+      // The bias, contiguous: a copy where the view is strided.
+      const biasBuffer = bias ? (isDenseView(bias) ? bufferOf(bias) : contiguousCopy(bias)) : null;
+      const biasOffset = bias && biasBuffer === bufferOf(bias) ? bias.offset : 0;
+      const done = () => {
+        if (bias && biasBuffer !== bufferOf(bias)) ctx.release(biasBuffer!);
+        return out;
+      };
       if (k === 0) {
         // An empty sum: zeros (the kernel would read clamped addresses of empty operands).
         run(
@@ -533,7 +552,7 @@ export function createWebGPUBackend(ctx: GpuContext): Backend & { readonly conte
           `Cannot matmul on WebGPU: batch of ${batches} over ${batch.shape.length} axes is too large`,
         );
       }
-      const words = new Uint32Array(28);
+      const words = new Uint32Array(29);
       const ints = new Int32Array(words.buffer);
       words[0] = m;
       words[1] = k;
@@ -619,16 +638,16 @@ export function createWebGPUBackend(ctx: GpuContext): Backend & { readonly conte
         };
         const ta = operand(a, "a", m, k, batch.strides[0], tile.tm % 4 === 0);
         const tb = operand(b, "b", k, n, batch.strides[1], true);
-        const variant = { ...tile, a: ta.layout, b: tb.layout };
+        const variant = { ...tile, a: ta.layout, b: tb.layout, bias: biasBuffer !== null };
         run(
-          `matmul-texture:${tile.tm}x${tile.tn}:${tile.vecOut}:${tile.wgx}x${tile.wgy}:${ta.layout}:${tb.layout}`,
-          ["texture", "texture", "write"],
+          `matmul-texture:${tile.tm}x${tile.tn}:${tile.vecOut}:${tile.wgx}x${tile.wgy}:${ta.layout}:${tb.layout}:${variant.bias}`,
+          ["texture", "texture", "write", ...(biasBuffer ? ["read" as const] : [])],
           () => matmulTextureSource(variant),
-          [ta.texture, tb.texture, out],
-          new Uint32Array([m, k, n, ...ta.words, ...tb.words]),
+          [ta.texture, tb.texture, out, ...(biasBuffer ? [biasBuffer] : [])],
+          new Uint32Array([m, k, n, ...ta.words, ...tb.words, biasOffset]),
           [Math.ceil(n / (tile.wgx * tile.tn)), Math.ceil(m / (tile.wgy * tile.tm)), batches],
         );
-        return out;
+        return done();
       }
       const tile = chooseMatmulTile(
         m,
@@ -637,15 +656,17 @@ export function createWebGPUBackend(ctx: GpuContext): Backend & { readonly conte
         { offset: a.offset, row: a.strides[r - 2], col: a.strides[r - 1], batch: batch.strides[0] },
         { offset: b.offset, row: b.strides[r - 2], col: b.strides[r - 1], batch: batch.strides[1] },
       );
+      words[28] = biasOffset;
+      const variant = { ...tile, bias: biasBuffer !== null };
       run(
-        `matmul:${tile.tm}x${tile.tn}:${tile.a}:${tile.b}`,
-        ["read", "read", "write"],
-        () => matmulSource(tile),
-        [bufferOf(a), bufferOf(b), out],
+        `matmul:${tile.tm}x${tile.tn}:${tile.a}:${tile.b}:${variant.bias}`,
+        ["read", "read", "write", ...(biasBuffer ? ["read" as const] : [])],
+        () => matmulSource(variant),
+        [bufferOf(a), bufferOf(b), out, ...(biasBuffer ? [biasBuffer] : [])],
         words,
         [Math.ceil(n / (MATMUL_WG * tile.tn)), Math.ceil(m / (MATMUL_WG * tile.tm)), batches],
       );
-      return out;
+      return done();
     },
     layerNorm(x: View, weight: View | null, bias: View | null, eps: number): GPUBuffer {
       return layerNormKernel(x, null, weight, bias, eps);
