@@ -1,11 +1,15 @@
-// Multi-head self-attention as BEiT writes it (spec §1.2): one fused qkv projection with
-// rows [q; k; v] × heads, separate q and v biases (k's is zero), scale d_h^(−1/2) on q,
+// Multi-head self-attention as BEiT writes it (spec §1.2): one qkv weight with rows
+// [q; k; v] × heads, separate q and v biases (k's is zero), scale d_h^(−1/2) on q,
 // optional relative position bias (own table and/or a shared one passed in).
+//
+// q, k and v are computed as three products with the three row blocks of the qkv weight
+// (views), not one product split afterwards: the same arithmetic, but the backward pass
+// then sums three [B, T, D] input gradients instead of scattering three [B, H, T, d]
+// gradients into a zero [3, B, H, T, d] tensor and copying it back to [B, T, 3D].
 // Legend: B batch · T tokens · D width · H heads · d head width (D/H)
 
 import {
   add,
-  concat,
   type Key,
   matmul,
   matrixTranspose,
@@ -17,7 +21,6 @@ import {
   splitKey,
   type Tensor,
   zeros,
-  zerosLike,
 } from "../tensor/mod.ts";
 import { dropout as dropoutOp } from "../tensor/mod.ts";
 import type { TrainOptions } from "./dropout.ts";
@@ -107,14 +110,26 @@ export function attention(config: AttentionConfig): {
     },
     apply(p: AttentionParams, x: Tensor, options: AttentionOptions = {}): Tensor {
       const [b, t] = x.shape;
-      const bias = mode === "qv"
-        ? concat([p.q_bias!, zerosLike(p.v_bias!), p.v_bias!]) // [3D]: k's bias is zero
-        : p.qkv.bias ?? null;
-      const packed = linearForward(x, p.qkv.weight, bias); // [B, T, 3D]
-      const heads = permute(reshape(packed, [b, t, 3, numHeads, headDim]), [2, 0, 3, 1, 4]); // [3, B, H, T, d]
-      const pick = (i: number) => reshape(slice(heads, [[i, i + 1]]), [b, numHeads, t, headDim]); // [B, H, T, d]
-      const q = mul(pick(0), scale);
-      let logits = matmul(q, matrixTranspose(pick(1))); // [B, H, T, T]
+      const rows = (i: number): [number, number] => [i * dim, (i + 1) * dim];
+      const biasOf = (i: number): Tensor | null =>
+        mode === "qv"
+          ? [p.q_bias!, null, p.v_bias!][i] // k's bias is zero
+          : p.qkv.bias
+          ? slice(p.qkv.bias, [rows(i)])
+          : null;
+      // Row block i of the weight (q, k or v) applied to x, split into heads: [B, H, T, d]
+      const project = (i: number) =>
+        permute(
+          reshape(linearForward(x, slice(p.qkv.weight, [rows(i)]), biasOf(i)), [
+            b,
+            t,
+            numHeads,
+            headDim,
+          ]),
+          [0, 2, 1, 3],
+        );
+      const q = mul(project(0), scale);
+      let logits = matmul(q, matrixTranspose(project(1))); // [B, H, T, T]
       if (p.relative_position_bias_table && window) {
         logits = add(
           logits,
@@ -127,7 +142,7 @@ export function attention(config: AttentionConfig): {
       if (options.train && (config.attnDrop ?? 0) > 0) {
         weights = dropoutOp(kAttn!, weights, { rate: config.attnDrop! });
       }
-      const mixed = matmul(weights, pick(2)); // [B, H, T, d]
+      const mixed = matmul(weights, project(2)); // [B, H, T, d]
       const merged = reshape(permute(mixed, [0, 2, 1, 3]), [b, t, dim]); // [B, T, D]
       const out = proj.apply(p.proj, merged);
       if (options.train && (config.projDrop ?? 0) > 0) {

@@ -114,6 +114,10 @@ export interface Backend {
   layerNorm(x: View, weight: View | null, bias: View | null, eps: number): unknown;
   /** The gradient of layerNorm with respect to `x`, given `g`, the cotangent of its output. */
   layerNormGrad(x: View, weight: View | null, g: View, eps: number): unknown;
+  /** Softmax over the last axis: e^(x − max) / Σ e^(x − max). */
+  softmax(x: View): unknown;
+  /** The gradient of softmax with respect to its input, from its output `y` and `g`. */
+  softmaxGrad(y: View, g: View): unknown;
   /**
    * The adjoint of a strided slice: a zero buffer of `outShape` with `x` written at
    * positions `starts[d] + i·steps[d]` on each axis d.

@@ -14,6 +14,7 @@ import {
   fmtShape,
   normalizeAxes,
   normalizeAxis,
+  reshapeStrides,
   type Shape,
   shapesEqual,
   sizeOf,
@@ -39,7 +40,9 @@ export function contiguous(x: Tensor): Tensor {
 
 /**
  * Gives `x` a new shape with the same number of elements (row-major order); one entry
- * may be −1 and is inferred. A view when `x` is contiguous, else a copy.
+ * may be −1 and is inferred. A view where the elements' layout allows one (always when
+ * `x` is contiguous; also e.g. dropping or adding axes of size 1 of a strided view), else
+ * a copy.
  *
  * @param x the tensor
  * @param shape the new shape
@@ -54,6 +57,10 @@ export function contiguous(x: Tensor): Tensor {
 export function reshape(x: Tensor, shape: readonly number[]): Tensor {
   const target = resolveShape(x, shape);
   if (shapesEqual(target, x.shape)) return x;
+  const strides = reshapeStrides(x.shape, x.strides, target);
+  if (strides !== null) {
+    return record("reshape", [x], viewOf(x, target, strides), (g) => [reshape(g, x.shape)]);
+  }
   const src = contiguous(x);
   const out = viewOf(src, target, contiguousStrides(target));
   return record("reshape", [src], out, (g) => [reshape(g, x.shape)]);

@@ -95,3 +95,48 @@ export function normalizeAxes(
   }
   return axes.sort((x, y) => x - y);
 }
+
+/**
+ * Strides that give a view of shape `target` over the same elements, in the same
+ * row-major order, as a view `(shape, strides)`; null where no view can (the elements
+ * must then be copied). NumPy's rule: split both shapes into runs of axes with equal
+ * products; each run of the old shape must be contiguous within itself (stride[i] =
+ * stride[i+1]·shape[i+1], axes of size 1 ignored), and the new axes of the run take
+ * strides from the run's innermost stride.
+ */
+export function reshapeStrides(
+  shape: Shape,
+  strides: readonly number[],
+  target: Shape,
+): number[] | null {
+  if (sizeOf(shape) === 0) return contiguousStrides(target);
+  const oldDims: number[] = [];
+  const oldStrides: number[] = [];
+  shape.forEach((d, i) => {
+    if (d !== 1) {
+      oldDims.push(d);
+      oldStrides.push(strides[i]);
+    }
+  });
+  const out = new Array<number>(target.length).fill(1);
+  let oi = 0; // first old axis of the run
+  let ni = 0; // first new axis of the run
+  while (oi < oldDims.length && ni < target.length) {
+    let oj = oi + 1; // one past the run's last old axis
+    let nj = ni + 1;
+    let oldSize = oldDims[oi];
+    let newSize = target[ni];
+    while (oldSize !== newSize) {
+      if (newSize < oldSize) newSize *= target[nj++];
+      else oldSize *= oldDims[oj++];
+    }
+    for (let k = oi; k < oj - 1; k++) {
+      if (oldStrides[k] !== oldDims[k + 1] * oldStrides[k + 1]) return null;
+    }
+    out[nj - 1] = oldStrides[oj - 1];
+    for (let k = nj - 1; k > ni; k--) out[k - 1] = out[k] * target[k];
+    oi = oj;
+    ni = nj;
+  }
+  return out; // axes of size 1 past the last run keep stride 1
+}

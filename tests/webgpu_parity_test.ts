@@ -428,7 +428,20 @@ const MORE: Row[] = [
     op: (ids) => T.oneHot(ids, 5),
     tol: EXACT,
   },
-  { name: "softmax", inputs: one(-5, 5, 1), op: (x) => T.softmax(x), tol: TRANSCENDENTAL },
+  ...perInputPath([
+    { name: "softmax", inputs: one(-5, 5, 1), op: (x) => T.softmax(x), tol: TRANSCENDENTAL },
+    {
+      // Rows of 4k (4 values per load), large logits, and softmax over a leading axis.
+      name: "softmax (rows of 4k, any axis)",
+      inputs: fc.tuple(
+        fc.integer({ min: 1, max: 5 }),
+        fc.integer({ min: 1, max: 20 }),
+        layoutArb,
+      ).chain(([r, k, l]) => valuesArb([r, 4 * k], -30, 30).map((x) => [f32(x, l)])),
+      op: (x) => T.add(T.softmax(x), T.mul(T.softmax(x, { axis: 0 }), 2)),
+      tol: TRANSCENDENTAL,
+    },
+  ]),
   { name: "logSoftmax", inputs: one(-5, 5, 1), op: (x) => T.logSoftmax(x), tol: TRANSCENDENTAL },
   { name: "l2Normalize", inputs: one(-3, 3, 1), op: (x) => T.l2Normalize(x), tol: ULPS },
   ...perInputPath([{
@@ -606,6 +619,30 @@ Deno.test({
       const n = await T.toArray(T.normal(k, [100], { backend: "webgpu" }));
       assert.deepEqual(n, T.toArraySync(T.normal(k, [100])));
     }
+  },
+});
+
+Deno.test({
+  name: "webgpu parity: fills of every size (kernels, and clearBuffer for large zeros) and unslice",
+  ignore: !HAS_WEBGPU,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    for (const n of [1, 5, 8191, 16383, 16384, 16389, 100003]) {
+      for (const value of [0, 2.5, -0]) {
+        // A pooled buffer that held other values first: the fill must overwrite all of it.
+        T.dispose(T.full([n], 7, { backend: "webgpu" }));
+        const got = await T.toArray(T.full([n], value, { backend: "webgpu" }));
+        assert.equal(got.length, n);
+        assert.ok(got.every((v) => Object.is(v, value)), `full([${n}], ${value})`);
+      }
+    }
+    // unslice (a slice's VJP): zeros of the full shape, the cotangent placed in them.
+    const x = T.normal(T.key(5), [3, 40, 2, 50, 8]);
+    const f = (t: T.Tensor) => T.sum(T.square(T.slice(t, [[1, 2], null, [1, 2]])));
+    const cpu = T.toArraySync(T.grad(f)(x));
+    const gpu = await T.toArray(T.grad(f)(await T.toBackend(x, "webgpu")));
+    assert.deepEqual(gpu, cpu);
   },
 });
 

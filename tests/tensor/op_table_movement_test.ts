@@ -27,6 +27,52 @@ Deno.test("reshape() keeps row-major order and infers one −1 axis", () => {
   assert.deepEqual(T.reshape(T.zeros([0, 3]), [3, 0]).shape, [3, 0]);
 });
 
+Deno.test("reshape() of a strided view is a view where the layout allows, else a copy", () => {
+  // Regroup the axes of a permuted, sliced view in every way: the result must read the
+  // elements in row-major order whether reshape made a view or copied.
+  fc.assert(
+    fc.property(
+      refArb({ minRank: 1, maxRank: 4, minDim: 1, maxDim: 4 }),
+      layoutArb,
+      fc.integer({ min: 0, max: 1000 }),
+      (r, layout, seed) => {
+        const x = makeTensor(r, "float64", layout);
+        // A target shape: the prime factors of the size, grouped at random, 1s inserted.
+        const factors: number[] = [];
+        for (let n = R.size(r.shape), p = 2; n > 1;) {
+          if (n % p === 0) {
+            factors.push(p);
+            n /= p;
+          } else p++;
+        }
+        const target: number[] = [];
+        let rnd = seed;
+        for (const f of factors) {
+          rnd = (rnd * 1103515245 + 12345) % 2147483648;
+          if (target.length > 0 && rnd % 3 === 0) target[target.length - 1] *= f;
+          else target.push(f);
+          if (rnd % 5 === 0) target.push(1);
+        }
+        const y = T.reshape(x, target);
+        assert.deepEqual(y.shape, target);
+        assert.deepEqual(values(y), vals(r));
+      },
+    ),
+    { seed: SEED, numRuns: 200 },
+  );
+  // Dropping or adding axes of size 1 never copies, whatever the strides.
+  const x = T.slice(
+    T.permute(T.reshape(T.arange(24, { dtype: "float64" }), [2, 3, 4]), [2, 0, 1]),
+    [
+      [0, 4, 2],
+    ],
+  ); // [2, 2, 3], strided
+  const y = T.reshape(x, [2, 1, 2, 3]);
+  assert.equal(y.storage, x.storage);
+  assert.deepEqual(values(y), values(x));
+  assert.equal(T.reshape(T.unsqueeze(x, 0), [2, 2, 3]).storage, x.storage);
+});
+
 Deno.test("permute() and transpose() match the reference for every permutation", () => {
   fc.assert(
     fc.property(

@@ -11,7 +11,7 @@ import { binary, fill, unary, where } from "./elementwise.ts";
 import { concat, gather, scatterAdd, unslice } from "./indexing.ts";
 import { matmulBlocked } from "./matmul.ts";
 import { matmulWasm, wasmMatmulAvailable } from "./matmul_wasm.ts";
-import { layerNorm, layerNormGrad } from "./normalize.ts";
+import { layerNorm, layerNormGrad, softmax, softmaxGrad } from "./normalize.ts";
 import { reduce } from "./reduce.ts";
 import { readView } from "./strided.ts";
 
@@ -52,4 +52,6 @@ export const cpuBackend: Backend = {
   unslice,
   layerNorm,
   layerNormGrad,
+  softmax,
+  softmaxGrad,
 } satisfies Backend;

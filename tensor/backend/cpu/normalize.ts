@@ -1,5 +1,5 @@
-// Fused layer normalisation on the CPU: the forward pass and the gradient with respect to
-// its input, row by row over the last axis, accumulating in float64.
+// Fused row kernels on the CPU: layer normalisation and softmax over the last axis, and
+// their gradients with respect to their inputs, row by row, accumulating in float64.
 // Legend: R rows · D normalised (last) axis
 
 import { allocArray, type TypedArray } from "../../dtype.ts";
@@ -81,6 +81,48 @@ export function layerNormGrad(
     for (let j = 0; j < d; j++) {
       const xhat = ((data[offset + base + j] as number) - mean) * rstd;
       out[base + j] = rstd * (h[j] - sumH / d - xhat * (sumHX / d));
+    }
+  }
+  return out;
+}
+
+/** y = e^(x − max) / Σ e^(x − max) for each row of x `[..., D]` (NaN rows stay NaN). */
+export function softmax(x: View): TypedArray {
+  const d = x.shape[x.shape.length - 1];
+  const n = sizeOf(x.shape);
+  const out = allocArray(x.dtype, n);
+  if (d === 0) return out;
+  const { data, offset } = rowMajor(x);
+  const e = new Float64Array(d);
+  for (let base = 0; base < n; base += d) {
+    let m = -Infinity;
+    for (let j = 0; j < d; j++) {
+      const v = data[offset + base + j] as number;
+      if (Number.isNaN(v) || v > m) m = v; // a NaN stays: the row is NaN anyway
+    }
+    let s = 0;
+    for (let j = 0; j < d; j++) s += e[j] = Math.exp((data[offset + base + j] as number) - m);
+    for (let j = 0; j < d; j++) out[base + j] = e[j] / s;
+  }
+  return out;
+}
+
+/** dL/dx of softmax from its output y and g = dL/dy: dx = y · (g − Σ g·y) per row. */
+export function softmaxGrad(y: View, g: View): TypedArray {
+  const d = y.shape[y.shape.length - 1];
+  const n = sizeOf(y.shape);
+  const out = allocArray(y.dtype, n);
+  if (d === 0) return out;
+  const ys = rowMajor(y);
+  const gs = rowMajor(g);
+  for (let base = 0; base < n; base += d) {
+    let gy = 0;
+    for (let j = 0; j < d; j++) {
+      gy += (gs.data[gs.offset + base + j] as number) * (ys.data[ys.offset + base + j] as number);
+    }
+    for (let j = 0; j < d; j++) {
+      const yj = ys.data[ys.offset + base + j] as number;
+      out[base + j] = yj * ((gs.data[gs.offset + base + j] as number) - gy);
     }
   }
   return out;

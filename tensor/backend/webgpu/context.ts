@@ -465,6 +465,11 @@ export class GpuContext {
     this.#staging.push(staging);
   }
 
+  /** Zeroes the first `bytes` bytes (a multiple of 4) of a buffer: a command in the stream. */
+  clear(target: GPUBuffer, bytes: number): void {
+    this.#endPass().clearBuffer(target, 0, Math.ceil(bytes / 4) * 4);
+  }
+
   /** Submits everything recorded so far (no waiting). */
   flush(): void {
     if (this.#encoder === null) return;

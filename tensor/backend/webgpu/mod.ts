@@ -49,7 +49,7 @@ import {
   type Layout,
   MAX_RANK,
 } from "./params.ts";
-import { layerNormSource, type LayerNormVariant } from "./normalize_wgsl.ts";
+import { layerNormSource, type RowLayout, softmaxSource } from "./normalize_wgsl.ts";
 import { columnSumSource, reduceSource } from "./reduce_wgsl.ts";
 import { storageType } from "./wgsl_common.ts";
 
@@ -95,6 +95,13 @@ export const matmulTuning: {
  * on CPU adapters for ops of at least TEXTURE_MIN_WORK elements.
  */
 export const elementwiseTuning: { inputs: "auto" | "storage" | "texture" } = { inputs: "auto" };
+
+/**
+ * Zero fills of at least this many elements are clearBuffer commands (a compute-pass
+ * break, ~70 µs on llvmpipe), smaller ones a fill kernel (unslice's zeros of a
+ * [3, 64, 2, 50, 64] attention gradient: ~6 ms as a kernel).
+ */
+const CLEAR_MIN_ELEMENTS = 16384;
 
 /** The least work (elements, or multiply-adds) for which "auto" reads inputs from textures. */
 const TEXTURE_MIN_WORK = 8192;
@@ -242,14 +249,17 @@ export function createWebGPUBackend(ctx: GpuContext): Backend & { readonly conte
   function fill(size: number, value: number, dtype: DType): GPUBuffer {
     checkDType(dtype);
     const out = alloc(size);
-    if (size > 0) {
+    const bits = valueBits(value, dtype);
+    if (bits === 0 && size >= CLEAR_MIN_ELEMENTS) {
+      ctx.clear(out, size * 4); // zeros at memset speed (a kernel's stores are lane by lane)
+    } else if (size > 0) {
       run(
         "fill",
         ["write"],
         fillSource,
         [out],
-        new Uint32Array([size, valueBits(value, dtype)]),
-        grid(size, limit),
+        new Uint32Array([size, bits]),
+        elementwiseGrid(size, limit),
       );
     }
     return out;
@@ -289,67 +299,60 @@ export function createWebGPUBackend(ctx: GpuContext): Backend & { readonly conte
   }
 
   /**
-   * layerNorm (g null) or its gradient with respect to x: one invocation per row (see
-   * normalize_wgsl.ts). Inputs that are not contiguous are copied first.
+   * A row kernel (normalize_wgsl.ts): one invocation per row of the last axis, over one
+   * or two row inputs of the same shape (x; or y/x and a cotangent g) and optional `[D]`
+   * parameters (weight, bias). Inputs that are not contiguous are copied first. Parameter
+   * words: 0 rows, 1 D, 2 and 3 offsets of the row inputs, 4 weight and 5 bias offsets,
+   * 6 eps.
    */
-  function layerNormKernel(
-    x: View,
-    g: View | null,
-    weight: View | null,
-    bias: View | null,
-    eps: number,
+  function rowKernel(
+    name: string,
+    inputs: readonly View[],
+    params: { weight?: View | null; bias?: View | null; eps?: number },
+    source: (layout: RowLayout) => string,
   ): GPUBuffer {
+    const x = inputs[0];
     checkDType(x.dtype);
     const n = sizeOf(x.shape);
     const d = x.shape[x.shape.length - 1];
     const out = alloc(n);
     if (n === 0) return out;
     const temporaries: GPUBuffer[] = [];
-    const dense = (v: View | null): { buffer: GPUBuffer; offset: number } | null => {
-      if (v === null) return null;
+    const dense = (v: View | null | undefined): { buffer: GPUBuffer; offset: number } | null => {
+      if (v === null || v === undefined) return null;
       if (isDenseView(v)) return { buffer: bufferOf(v), offset: v.offset };
       const copy = contiguousCopy(v);
       temporaries.push(copy);
       return { buffer: copy, offset: 0 };
     };
-    const [xs, gs, ws, bs] = [dense(x), dense(g), dense(weight), dense(bias)];
-    const rowInputs = [xs!, ...(gs === null ? [] : [gs])];
-    const textured = readsTextures(elementwiseTuning.inputs, n, rowInputs.map((r) => r.buffer));
-    const vec4 = d % 4 === 0 &&
-      [xs, gs, ws, bs].every((r) => r === null || r.offset % 4 === 0);
-    const variant: LayerNormVariant = {
-      kind: g === null ? "forward" : "grad",
-      hasWeight: ws !== null,
-      hasBias: bs !== null,
-      textured,
-      vec4,
+    const rowInputs = inputs.map((v) => dense(v)!);
+    const [ws, bs] = [dense(params.weight), dense(params.bias)];
+    const layout: RowLayout = {
+      textured: readsTextures(elementwiseTuning.inputs, n, rowInputs.map((r) => r.buffer)),
+      vec4: d % 4 === 0 && [...rowInputs, ws, bs].every((r) => r === null || r.offset % 4 === 0),
     };
     const rows = n / d;
     const words = new Uint32Array(7);
     words[0] = rows;
     words[1] = d;
-    words[2] = xs!.offset;
-    words[3] = gs?.offset ?? 0;
+    rowInputs.forEach((r, i) => (words[2 + i] = r.offset));
     words[4] = ws?.offset ?? 0;
     words[5] = bs?.offset ?? 0;
-    words[6] = valueBits(eps, "float32");
-    const resources: Resource[] = rowInputs.map((r, i) =>
-      textured ? ctx.textureOf(r.buffer, `x${i}`) : r.buffer
-    );
-    if (ws !== null) resources.push(ws.buffer);
-    if (bs !== null && g === null) resources.push(bs.buffer);
-    resources.push(out);
-    const kinds: BindingKind[] = [
-      ...rowInputs.map(() => (textured ? "texture" : "read") as BindingKind),
-      ...(ws !== null ? ["read" as const] : []),
-      ...(bs !== null && g === null ? ["read" as const] : []),
-      "write",
-    ];
+    words[6] = valueBits(params.eps ?? 0, "float32");
+    const parameters = [ws, bs].filter((r) => r !== null);
     run(
-      `layernorm:${variant.kind}:${variant.hasWeight}:${variant.hasBias}:${textured}:${vec4}`,
-      kinds,
-      () => layerNormSource(variant),
-      resources,
+      `${name}:${layout.textured}:${layout.vec4}`,
+      [
+        ...rowInputs.map(() => (layout.textured ? "texture" : "read") as BindingKind),
+        ...parameters.map(() => "read" as const),
+        "write",
+      ],
+      () => source(layout),
+      [
+        ...rowInputs.map((r, i) => layout.textured ? ctx.textureOf(r.buffer, `x${i}`) : r.buffer),
+        ...parameters.map((r) => r!.buffer),
+        out,
+      ],
       words,
       grid(rows, limit),
     );
@@ -543,7 +546,7 @@ export function createWebGPUBackend(ctx: GpuContext): Backend & { readonly conte
           fillSource,
           [out],
           new Uint32Array([batches * m * n, 0]),
-          grid(batches * m * n, limit),
+          elementwiseGrid(batches * m * n, limit),
         );
         return out;
       }
@@ -669,10 +672,38 @@ export function createWebGPUBackend(ctx: GpuContext): Backend & { readonly conte
       return done();
     },
     layerNorm(x: View, weight: View | null, bias: View | null, eps: number): GPUBuffer {
-      return layerNormKernel(x, null, weight, bias, eps);
+      const kind = { kind: "forward", hasWeight: weight !== null, hasBias: bias !== null } as const;
+      return rowKernel(
+        `layernorm:forward:${kind.hasWeight}:${kind.hasBias}`,
+        [x],
+        { weight, bias, eps },
+        (layout) => layerNormSource({ ...kind, ...layout }),
+      );
     },
     layerNormGrad(x: View, weight: View | null, g: View, eps: number): GPUBuffer {
-      return layerNormKernel(x, g, weight, null, eps);
+      const kind = { kind: "grad", hasWeight: weight !== null, hasBias: false } as const;
+      return rowKernel(
+        `layernorm:grad:${kind.hasWeight}`,
+        [x, g],
+        { weight, eps },
+        (layout) => layerNormSource({ ...kind, ...layout }),
+      );
+    },
+    softmax(x: View): GPUBuffer {
+      return rowKernel(
+        "softmax",
+        [x],
+        {},
+        (layout) => softmaxSource({ kind: "forward", ...layout }),
+      );
+    },
+    softmaxGrad(y: View, g: View): GPUBuffer {
+      return rowKernel(
+        "softmax:grad",
+        [y, g],
+        {},
+        (layout) => softmaxSource({ kind: "grad", ...layout }),
+      );
     },
     gather(x: View, index: View, axis: number): GPUBuffer {
       checkDType(x.dtype);

@@ -1,29 +1,40 @@
-// WGSL for fused layer normalisation: the forward pass and the gradient with respect to
-// x. One invocation per row (rows of a transformer are short: D = 128…1024), which
-// passes over its row a few times: the mean, the variance (two passes, as the CPU
-// oracle), then the outputs. Inputs are contiguous; read from textures on CPU adapters,
-// a texel (4 values) at a time where rows are 4-aligned ("vec4" variants, which also
-// store 4 outputs at once).
+// WGSL for the fused row kernels: layer normalisation and softmax over the last axis,
+// and their gradients with respect to their inputs. One invocation per row (rows of a
+// transformer are short: D = 50…1024), which passes over its row a few times: for layer
+// norm the mean, the variance (two passes, as the CPU oracle) and the outputs; for
+// softmax the maximum, the sum of exponentials and the outputs. Inputs are contiguous;
+// read from textures on CPU adapters, 4 values at a time where rows are 4-aligned (the
+// "vec4" layout, which also stores 4 outputs at once).
 //
-// Parameter words: 0 rows R, 1 row length D, 2 x offset, 3 g offset (gradient),
-// 4 weight offset, 5 bias offset, 6 eps (f32 bits).
+// Parameter words: 0 rows R, 1 row length D, 2 offset of the first row input (x, or y for
+// softmax's gradient), 3 offset of the second (g), 4 weight offset, 5 bias offset, 6 eps
+// (f32 bits).
 
-import { LINEAR_INDEX, paramsBlock, textureInput } from "./wgsl_common.ts";
+import { LINEAR_INDEX, MATH, paramsBlock, textureInput } from "./wgsl_common.ts";
 
-/** Which variant of a layer-norm kernel to build. */
-export interface LayerNormVariant {
+/** How a row kernel reads its rows. */
+export interface RowLayout {
+  /** Row inputs read from textures (else storage buffers). */
+  textured: boolean;
+  /** D % 4 = 0 and every offset 4-aligned: 4 values per load, vec4 stores. */
+  vec4: boolean;
+}
+
+/** Which layer-norm kernel to build. */
+export interface LayerNormVariant extends RowLayout {
   /** "forward" computes y; "grad" computes dL/dx from x and g = dL/dy. */
   kind: "forward" | "grad";
   hasWeight: boolean;
   /** Forward only. */
   hasBias: boolean;
-  /** x (and g) read from textures (else storage buffers). */
-  textured: boolean;
-  /** D % 4 = 0 and every offset 4-aligned: texel loads and vec4 stores. */
-  vec4: boolean;
 }
 
-/** An input as `name_at(i)` and `name_quad(t)` (elements 4t … 4t+3). */
+/** Which softmax kernel to build: y from x, or dL/dx from y and g = dL/dy. */
+export interface SoftmaxVariant extends RowLayout {
+  kind: "forward" | "grad";
+}
+
+/** A row input as `name_at(i)` and `name_quad(t)` (elements 4t … 4t+3). */
 function input(name: string, binding: number, textured: boolean): string {
   if (textured) {
     return `${textureInput(name, binding)}
@@ -37,64 +48,63 @@ fn ${name}_quad(t: u32) -> vec4<f32> {
 }`;
 }
 
-/** The layer-norm kernel of a variant (see the header for its parameters). */
-export function layerNormSource(v: LayerNormVariant): string {
-  const grad = v.kind === "grad";
-  const bindings: string[] = [input("x", 0, v.textured)];
-  let next = 1;
-  if (grad) bindings.push(input("g", next++, v.textured));
-  if (v.hasWeight) {
-    bindings.push(`@group(0) @binding(${next++}) var<storage, read> weight: array<f32>;`);
-  }
-  if (!grad && v.hasBias) {
-    bindings.push(`@group(0) @binding(${next++}) var<storage, read> bias: array<f32>;`);
-  }
+/**
+ * The expressions a row kernel's loops are written with. A loop runs `for (var j = 0u;
+ * j < ${steps}; j++)`; in it `at(name)` is element j of a row input (or, vec4, elements
+ * 4j … 4j+3), `param(name)` the same of a `[D]` parameter, `total(e)` the sum of e's
+ * components, `store(e)` writes output j.
+ */
+function rowExpressions(layout: RowLayout) {
+  const v = layout.vec4;
+  return {
+    T: v ? "vec4<f32>" : "f32",
+    steps: v ? "D / 4u" : "D",
+    at: (
+      name: string,
+    ) => (v ? `${name}_quad(${name}Base / 4u + j)` : `${name}_at(${name}Base + j)`),
+    param: (name: string) =>
+      v
+        ? `vec4<f32>(${
+          [0, 1, 2, 3].map((i) => `${name}[${name}Base + 4u * j + ${i}u]`).join(", ")
+        })`
+        : `${name}[${name}Base + j]`,
+    total: (e: string) => (v ? `dot(${e}, vec4<f32>(1.0))` : e),
+    store: (e: string) => (v ? `out4[row * (D / 4u) + j] = ${e};` : `out1[row * D + j] = ${e};`),
+  };
+}
+
+/**
+ * A whole row kernel: `rowInputs` bound first (names, in the order of parameter words 2,
+ * 3), then `[D]` parameters, the output, the parameters; `body` runs per row with `row`,
+ * `D`, `<input>Base` and `<param>Base` defined.
+ */
+function rowProgram(
+  layout: RowLayout,
+  rowInputs: readonly string[],
+  parameters: readonly string[],
+  body: string,
+): string {
+  const bindings = rowInputs.map((name, i) => input(name, i, layout.textured));
+  parameters.forEach((name, i) =>
+    bindings.push(
+      `@group(0) @binding(${rowInputs.length + i}) var<storage, read> ${name}: array<f32>;`,
+    )
+  );
+  const outBinding = rowInputs.length + parameters.length;
   bindings.push(
-    `@group(0) @binding(${next++}) var<storage, read_write> ${
-      v.vec4 ? "out4: array<vec4<f32>>" : "out1: array<f32>"
+    `@group(0) @binding(${outBinding}) var<storage, read_write> ${
+      layout.vec4 ? "out4: array<vec4<f32>>" : "out1: array<f32>"
     };`,
   );
-  // The loop body sees j (element index in the row, or first of 4) and reads through
-  // `X`/`G` (a scalar or a vec4 of 4 consecutive elements) and `W`/`B` likewise.
-  const T = v.vec4 ? "vec4<f32>" : "f32";
-  const steps = v.vec4 ? "D / 4u" : "D";
-  const X = v.vec4 ? "x_quad(xq + j)" : "x_at(xb + j)";
-  const G = v.vec4 ? "g_quad(gq + j)" : "g_at(gb + j)";
-  const W = !v.hasWeight
-    ? `${T}(1.0)`
-    : v.vec4
-    ? "vec4<f32>(weight[wb + 4u * j], weight[wb + 4u * j + 1u], weight[wb + 4u * j + 2u], weight[wb + 4u * j + 3u])"
-    : "weight[wb + j]";
-  const B = v.vec4
-    ? "vec4<f32>(bias[bb + 4u * j], bias[bb + 4u * j + 1u], bias[bb + 4u * j + 2u], bias[bb + 4u * j + 3u])"
-    : "bias[bb + j]";
-  const total = (e: string) => (v.vec4 ? `dot(${e}, vec4<f32>(1.0))` : e);
-  const store = (e: string) =>
-    v.vec4 ? `out4[row * (D / 4u) + j] = ${e};` : `out1[row * D + j] = ${e};`;
-  const body = grad
-    ? /* wgsl */ `
-  // h = g·weight; dx = rstd · (h − mean(h) − x̂ · mean(h·x̂))
-  var sumH = 0.0;
-  var sumHX = 0.0;
-  for (var j = 0u; j < ${steps}; j++) {
-    let h = ${G} * ${W};
-    sumH += ${total("h")};
-    sumHX += ${total(`h * ((${X} - mean) * rstd)`)};
-  }
-  let meanH = sumH / f32(D);
-  let meanHX = sumHX / f32(D);
-  for (var j = 0u; j < ${steps}; j++) {
-    let xhat = (${X} - mean) * rstd;
-    ${store(`rstd * (${G} * ${W} - meanH - xhat * meanHX)`)}
-  }`
-    : /* wgsl */ `
-  for (var j = 0u; j < ${steps}; j++) {
-    ${store(`(${X} - mean) * rstd${v.hasWeight ? ` * ${W}` : ""}${v.hasBias ? ` + ${B}` : ""}`)}
-  }`;
+  const bases = [
+    ...rowInputs.map((name, i) => `let ${name}Base = P(${2 + i}u) + row * D;`),
+    ...parameters.map((name) => `let ${name}Base = P(${name === "weight" ? 4 : 5}u);`),
+  ];
   return /* wgsl */ `
 ${bindings.join("\n")}
-${paramsBlock(next)}
+${paramsBlock(outBinding + 1)}
 ${LINEAR_INDEX}
+${MATH}
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -102,13 +112,19 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let row = linearIndex(wid, nwg, lid);
   if (row >= P(0u)) { return; }
   let D = P(1u);
-  let xb = P(2u) + row * D;
-  let gb = P(3u) + row * D;
-  let xq = xb / 4u;
-  let gq = gb / 4u;
-  let wb = P(4u);
-  let bb = P(5u);
-  let eps = Pf(6u);
+  ${bases.join("\n  ")}
+${body}
+}
+`;
+}
+
+/** The layer-norm kernel of a variant (see the header for its parameters). */
+export function layerNormSource(v: LayerNormVariant): string {
+  const { T, steps, at, param, total, store } = rowExpressions(v);
+  const grad = v.kind === "grad";
+  const X = at("x");
+  const W = v.hasWeight ? param("weight") : `${T}(1.0)`;
+  const stats = /* wgsl */ `
   var rowSum = 0.0;
   for (var j = 0u; j < ${steps}; j++) { rowSum += ${total(X)}; }
   let mean = rowSum / f32(D);
@@ -117,8 +133,67 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let c = ${X} - mean;
     squares += ${total("c * c")};
   }
-  let rstd = 1.0 / sqrt(squares / f32(D) + eps);
-  ${body}
+  let rstd = 1.0 / sqrt(squares / f32(D) + Pf(6u));`;
+  const body = grad
+    ? /* wgsl */ `${stats}
+  // h = g·weight; dx = rstd · (h − mean(h) − x̂ · mean(h·x̂))
+  var sumH = 0.0;
+  var sumHX = 0.0;
+  for (var j = 0u; j < ${steps}; j++) {
+    let h = ${at("g")} * ${W};
+    sumH += ${total("h")};
+    sumHX += ${total(`h * ((${X} - mean) * rstd)`)};
+  }
+  let meanH = sumH / f32(D);
+  let meanHX = sumHX / f32(D);
+  for (var j = 0u; j < ${steps}; j++) {
+    let xhat = (${X} - mean) * rstd;
+    ${store(`rstd * (${at("g")} * ${W} - meanH - xhat * meanHX)`)}
+  }`
+    : /* wgsl */ `${stats}
+  for (var j = 0u; j < ${steps}; j++) {
+    ${
+      store(
+        `(${X} - mean) * rstd${v.hasWeight ? ` * ${W}` : ""}${
+          v.hasBias ? ` + ${param("bias")}` : ""
+        }`,
+      )
+    }
+  }`;
+  const parameters = [...(v.hasWeight ? ["weight"] : []), ...(!grad && v.hasBias ? ["bias"] : [])];
+  return rowProgram(v, grad ? ["x", "g"] : ["x"], parameters, body);
 }
-`;
+
+/**
+ * The softmax kernel of a variant: y = e^(x − max) / Σ e^(x − max) (our accurate exp),
+ * or dx = y · (g − Σ g·y) from y and g. The maximum propagates NaN, as the max op.
+ */
+export function softmaxSource(v: SoftmaxVariant): string {
+  const { T, steps, at, total, store } = rowExpressions(v);
+  const exp = (e: string) =>
+    v.vec4
+      ? `vec4<f32>(t_exp(${e}.x), t_exp(${e}.y), t_exp(${e}.z), t_exp(${e}.w))`
+      : `t_exp(${e})`;
+  const body = v.kind === "grad"
+    ? /* wgsl */ `
+  var gy = 0.0;
+  for (var j = 0u; j < ${steps}; j++) { gy += ${total(`${at("g")} * ${at("y")}`)}; }
+  for (var j = 0u; j < ${steps}; j++) {
+    ${store(`${at("y")} * (${at("g")} - gy)`)}
+  }`
+    : /* wgsl */ `
+  var m = -t_inf();
+  for (var j = 0u; j < ${steps}; j++) {
+    let v = ${at("x")};
+    ${v.vec4 ? "m = t_max(m, t_max(t_max(v.x, v.y), t_max(v.z, v.w)));" : "m = t_max(m, v);"}
+  }
+  var s = 0.0;
+  for (var j = 0u; j < ${steps}; j++) {
+    let e: ${T} = ${exp(`(${at("x")} - m)`)};
+    s += ${total("e")};
+  }
+  for (var j = 0u; j < ${steps}; j++) {
+    ${store(`${exp(`(${at("x")} - m)`)} / s`)}
+  }`;
+  return rowProgram(v, v.kind === "grad" ? ["y", "g"] : ["x"], [], body);
 }
