@@ -56,6 +56,21 @@ export type BinaryOp =
   | "logicalAnd"
   | "logicalOr";
 
+/**
+ * The constants of one AdamW step (Loshchilov & Hutter 2019, optax's adamw): moment
+ * decays b1, b2; bias corrections c1 = 1 − b1^t, c2 = 1 − b2^t; eps; the learning rate;
+ * the decoupled weight decay (0 for parameters that do not decay).
+ */
+export interface AdamConstants {
+  b1: number;
+  b2: number;
+  c1: number;
+  c2: number;
+  eps: number;
+  learningRate: number;
+  weightDecay: number;
+}
+
 /** Reductions over the trailing axes of a view. */
 export type ReduceOp = "sum" | "max" | "min" | "argmax" | "argmin";
 
@@ -114,6 +129,12 @@ export interface Backend {
   layerNorm(x: View, weight: View | null, bias: View | null, eps: number): unknown;
   /** The gradient of layerNorm with respect to `x`, given `g`, the cotangent of its output. */
   layerNormGrad(x: View, weight: View | null, g: View, eps: number): unknown;
+  /**
+   * One fused AdamW step for a parameter p with gradient g and moments m, v (same shape):
+   * m' = b1·m + (1 − b1)·g, v' = b2·v + (1 − b2)·g², update = −lr·((m'/c1) / (√(v'/c2) +
+   * eps) + wd·p). Returns one buffer [update | m' | v'] of 3× g's size.
+   */
+  adamStep(g: View, m: View, v: View, p: View, constants: AdamConstants): unknown;
   /** Softmax over the last axis: e^(x − max) / Σ e^(x − max). */
   softmax(x: View): unknown;
   /** The gradient of softmax with respect to its input, from its output `y` and `g`. */

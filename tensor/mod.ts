@@ -136,6 +136,7 @@ export {
 } from "./movement.ts";
 export { embedding, gather, oneHot, scatterAdd, take } from "./indexing.ts";
 export { linear, matmul } from "./matmul.ts";
+export { type AdamConstants, adamStep } from "./adam.ts";
 export { logSoftmax, softmax } from "./softmax.ts";
 export { cosineSimilarity, l2Normalize, layerNorm } from "./normalize.ts";
 export { crossEntropy, mseLoss } from "./loss.ts";

@@ -1,11 +1,13 @@
 // Ready-made optimizers (optax's aliases) and layer-wise learning-rate decay.
 
-import { treeMapWithPath } from "../../tensor/mod.ts";
+import { adamStep, type Tensor, treeMap, treeMapWithPath } from "../../tensor/mod.ts";
 import type { Schedule } from "./schedule.ts";
 import {
+  type AdamState,
   addDecayedWeights,
   chain,
   clipByGlobalNorm,
+  defaultDecayMask,
   type GradientTransformation,
   scaleByAdam,
   scaleByLearningRate,
@@ -13,6 +15,8 @@ import {
   traceMomentum,
   type Updates,
 } from "./transform.ts";
+
+const isTensor = (x: unknown): x is Tensor => x !== null && typeof x === "object" && "storage" in x;
 
 /** Options of adamw. */
 export interface AdamWOptions {
@@ -50,26 +54,88 @@ export interface AdamWOptions {
  * ```
  */
 export function adamw(options: AdamWOptions): GradientTransformation<unknown[]> {
+  const b1 = options.b1 ?? 0.9;
+  const b2 = options.b2 ?? 0.999;
+  const eps = options.eps ?? 1e-8;
+  const weightDecay = options.weightDecay ?? 1e-4;
   const parts: GradientTransformation<unknown>[] = [];
   if (options.clipNorm !== undefined) {
     parts.push(clipByGlobalNorm(options.clipNorm) as GradientTransformation<unknown>);
   }
+  const adamAt = parts.length; // then decay, then the learning rate
+  parts.push(scaleByAdam({ b1, b2, eps }) as GradientTransformation<unknown>);
   parts.push(
-    scaleByAdam({ b1: options.b1, b2: options.b2, eps: options.eps }) as GradientTransformation<
-      unknown
-    >,
-  );
-  parts.push(
-    addDecayedWeights({
-      weightDecay: options.weightDecay ?? 1e-4,
-      mask: options.mask,
-    }) as GradientTransformation<unknown>,
+    addDecayedWeights({ weightDecay, mask: options.mask }) as GradientTransformation<unknown>,
   );
   parts.push(scaleByLearningRate(options.learningRate) as GradientTransformation<unknown>);
   if (options.lrMultipliers !== undefined) {
     parts.push(scaleByTree(options.lrMultipliers) as GradientTransformation<unknown>);
   }
-  return chain(...parts);
+  const chained = chain(...parts);
+  const rate = typeof options.learningRate === "number"
+    ? () => options.learningRate as number
+    : options.learningRate;
+  // The same transformation as `chained` (same state), with the Adam moments, the decay
+  // and the learning rate applied by one fused kernel per parameter (adamStep).
+  return {
+    init: chained.init,
+    update(grads, state, params) {
+      if (params === undefined) return chained.update(grads, state, params); // its error
+      const next = [...state];
+      let updates: Updates = grads;
+      if (adamAt === 1) {
+        const clipped = parts[0].update(updates, state[0], params);
+        updates = clipped.updates;
+        next[0] = clipped.state;
+      }
+      const adam = state[adamAt] as AdamState;
+      const schedule = state[adamAt + 2] as { count: number };
+      const count = adam.count + 1;
+      const mask = weightDecay === 0
+        ? null
+        : typeof options.mask === "function"
+        ? options.mask(params)
+        : options.mask ?? defaultDecayMask(params);
+      const learningRate = rate(schedule.count);
+      // One adamStep per parameter, in leaf order; non-tensor leaves (null gradients of
+      // integer parameters) pass through as in scaleByAdam.
+      const steps: (ReturnType<typeof adamStep> | null)[] = [];
+      treeMap(
+        (g: unknown, m: unknown, v: unknown, p: unknown, decays: unknown) =>
+          steps.push(
+            isTensor(g)
+              ? adamStep(g, m as Tensor, v as Tensor, p as Tensor, {
+                b1,
+                b2,
+                c1: 1 - b1 ** count,
+                c2: 1 - b2 ** count,
+                eps,
+                learningRate,
+                weightDecay: decays === true ? weightDecay : 0,
+              })
+              : null,
+          ),
+        updates,
+        adam.mu,
+        adam.nu,
+        params,
+        mask ?? treeMap(() => false, updates),
+      );
+      const pick = (key: "update" | "mu" | "nu") => {
+        let i = 0;
+        return treeMap((g: unknown) => steps[i++]?.[key] ?? g, updates);
+      };
+      next[adamAt] = { count, mu: pick("mu"), nu: pick("nu") } satisfies AdamState;
+      updates = pick("update");
+      next[adamAt + 2] = { count: schedule.count + 1 };
+      if (options.lrMultipliers !== undefined) {
+        const scaled = parts[adamAt + 3].update(updates, state[adamAt + 3], params);
+        updates = scaled.updates;
+        next[adamAt + 3] = scaled.state;
+      }
+      return { updates, state: next };
+    },
+  };
 }
 
 /**

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import * as T from "../../mod.ts";
 import {
   adamw,
+  addDecayedWeights,
   applyUpdates,
   chain,
   clipByGlobalNorm,
@@ -16,6 +17,7 @@ import {
   layerwiseLrDecay,
   scaleByAdam,
   scaleByLearningRate,
+  scaleByTree,
   sgd,
   warmupCosine,
 } from "../../nn/mod.ts";
@@ -261,3 +263,61 @@ Deno.test("optimizers pass null gradients through and keep integer leaves", () =
   assert.equal(next.ids, params.ids);
   assert.ok(T.toArraySync(next.w)[0] < 1);
 });
+
+testOnBackends(
+  "adamw()'s fused step equals its chain of transformations, state included",
+  async (backend) => {
+    // clipping, a schedule, the default decay mask (matrices decay, biases do not), per-leaf
+    // learning-rate multipliers, and a non-tensor leaf, over three steps
+    const options = {
+      learningRate: warmupCosine({
+        baseValue: 0.01,
+        finalValue: 1e-4,
+        warmupSteps: 1,
+        totalSteps: 5,
+      }),
+      weightDecay: 0.05,
+      clipNorm: 1,
+      lrMultipliers: { w: 0.5, bias: 1, step: 1 },
+    };
+    const fused = adamw(options);
+    const chained = chain(
+      clipByGlobalNorm(1) as GradientTransformation<unknown>,
+      scaleByAdam() as GradientTransformation<unknown>,
+      addDecayedWeights({ weightDecay: 0.05 }) as GradientTransformation<unknown>,
+      scaleByLearningRate(options.learningRate) as GradientTransformation<unknown>,
+      scaleByTree(options.lrMultipliers) as GradientTransformation<unknown>,
+    );
+    const on = (t: T.Tensor) => T.toBackend(t, backend);
+    let params: Record<string, unknown> = {
+      w: await on(T.normal(T.key(1), [3, 4])),
+      bias: await on(T.normal(T.key(2), [4])),
+      step: null,
+    };
+    let [sf, sc] = [fused.init(params), chained.init(params)];
+    let pc = params;
+    for (let t = 0; t < 3; t++) {
+      const grads = {
+        w: await on(T.normal(T.key(10 + t), [3, 4])),
+        bias: await on(T.normal(T.key(20 + t), [4])),
+        step: null,
+      };
+      const f = fused.update(grads, sf, params);
+      const c = chained.update(grads, sc, pc);
+      const [fl, cl] = [T.treeLeaves(f), T.treeLeaves(c)];
+      assert.equal(fl.length, cl.length);
+      for (let i = 0; i < fl.length; i++) {
+        if (fl[i] instanceof T.Tensor) {
+          // float32 roundings in a different order (one kernel vs. eleven ops)
+          assertClose(await T.toArray(fl[i] as T.Tensor), await T.toArray(cl[i] as T.Tensor), {
+            atol: 1e-7,
+            rtol: 1e-5,
+          });
+        } else assert.deepEqual(fl[i], cl[i]);
+      }
+      params = applyUpdates(params, f.updates);
+      pc = applyUpdates(pc, c.updates);
+      [sf, sc] = [f.state, c.state];
+    }
+  },
+);

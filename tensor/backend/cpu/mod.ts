@@ -12,6 +12,7 @@ import { concat, gather, scatterAdd, unslice } from "./indexing.ts";
 import { matmulBlocked } from "./matmul.ts";
 import { matmulWasm, wasmMatmulAvailable } from "./matmul_wasm.ts";
 import { layerNorm, layerNormGrad, softmax, softmaxGrad } from "./normalize.ts";
+import { adamStep } from "./adam.ts";
 import { reduce } from "./reduce.ts";
 import { readView } from "./strided.ts";
 
@@ -54,4 +55,5 @@ export const cpuBackend: Backend = {
   layerNormGrad,
   softmax,
   softmaxGrad,
+  adamStep,
 } satisfies Backend;

@@ -341,3 +341,34 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 }
 `;
 }
+
+/**
+ * One fused AdamW step (Backend.adamStep): out = [update | m' | v'], one invocation per
+ * element. Params: 0 n, 1–4 offsets of g, m, v, p, 5–11 b1, b2, c1, c2, eps, learning
+ * rate, weight decay (f32 bits).
+ */
+export function adamStepSource(): string {
+  return /* wgsl */ `
+@group(0) @binding(0) var<storage, read> g: array<f32>;
+@group(0) @binding(1) var<storage, read> m: array<f32>;
+@group(0) @binding(2) var<storage, read> v: array<f32>;
+@group(0) @binding(3) var<storage, read> p: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+${paramsBlock(5)}
+${LINEAR_INDEX}
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+  let i = linearIndex(wid, nwg, lid);
+  let n = P(0u);
+  if (i >= n) { return; }
+  let gi = g[P(1u) + i];
+  let mu = Pf(5u) * m[P(2u) + i] + (1.0 - Pf(5u)) * gi;
+  let nu = Pf(6u) * v[P(3u) + i] + (1.0 - Pf(6u)) * gi * gi;
+  let step = mu / Pf(7u) / (sqrt(nu / Pf(8u)) + Pf(9u)) + Pf(11u) * p[P(4u) + i];
+  out[i] = -Pf(10u) * step;
+  out[n + i] = mu;
+  out[2u * n + i] = nu;
+}
+`;
+}

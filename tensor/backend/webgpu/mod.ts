@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { Backend, BinaryOp, ReduceOp, UnaryOp } from "../../backend.ts";
+import type { AdamConstants, Backend, BinaryOp, ReduceOp, UnaryOp } from "../../backend.ts";
 import type { DType, TypedArray } from "../../dtype.ts";
 import { registerPool } from "../../memory.ts";
 import { contiguousStrides, type Shape, sizeOf } from "../../shape.ts";
@@ -22,6 +22,7 @@ import {
   TEXTURE_ROW,
 } from "./context.ts";
 import {
+  adamStepSource,
   binarySource,
   fillSource,
   type InputPath,
@@ -688,6 +689,36 @@ export function createWebGPUBackend(ctx: GpuContext): Backend & { readonly conte
         { weight, eps },
         (layout) => layerNormSource({ ...kind, ...layout }),
       );
+    },
+    adamStep(g: View, m: View, v: View, p: View, c: AdamConstants): GPUBuffer {
+      checkDType(g.dtype);
+      const n = sizeOf(g.shape);
+      const out = alloc(3 * n);
+      if (n === 0) return out;
+      const copies: GPUBuffer[] = [];
+      const dense = (x: View) => {
+        if (isDenseView(x)) return { buffer: bufferOf(x), offset: x.offset };
+        const copy = contiguousCopy(x);
+        copies.push(copy);
+        return { buffer: copy, offset: 0 };
+      };
+      const inputs = [g, m, v, p].map(dense);
+      const words = new Uint32Array(12);
+      words[0] = n;
+      inputs.forEach((x, i) => (words[1 + i] = x.offset));
+      [c.b1, c.b2, c.c1, c.c2, c.eps, c.learningRate, c.weightDecay].forEach((value, i) =>
+        words[5 + i] = valueBits(value, "float32")
+      );
+      run(
+        "adam-step",
+        ["read", "read", "read", "read", "write"],
+        adamStepSource,
+        [...inputs.map((x) => x.buffer), out],
+        words,
+        grid(n, limit),
+      );
+      for (const copy of copies) ctx.release(copy);
+      return out;
     },
     softmax(x: View): GPUBuffer {
       return rowKernel(
