@@ -555,6 +555,25 @@ Deno.test({
           false,
           `${path} batched, A transposed in place`,
         );
+        // Two batch axes of views, as attention's heads of [B, T, H, d]: q·kᵀ and p·v.
+        const heads = (t: T.Tensor) => T.permute(t, [0, 2, 1, 3]); // [B, H, T, d]
+        const [q, kk, v] = [11, 12, 13].map((s) => T.normal(T.key(s), [2, 50, 3, 16]));
+        const p = T.softmax(T.normal(T.key(14), [2, 3, 50, 50]));
+        const onGpu = (t: T.Tensor) => T.toBackend(t, "webgpu");
+        assertClose(
+          await T.toArray(
+            T.matmul(heads(await onGpu(q)), T.matrixTranspose(heads(await onGpu(kk)))),
+          ),
+          T.toArraySync(T.matmul(heads(q), T.matrixTranspose(heads(kk)))),
+          { atol: 2e-4, rtol: 1e-5 },
+          `${path} q·kᵀ over [B, H] views`,
+        );
+        assertClose(
+          await T.toArray(T.matmul(await onGpu(p), heads(await onGpu(v)))),
+          T.toArraySync(T.matmul(p, heads(v))),
+          { atol: 2e-4, rtol: 1e-5 },
+          `${path} p·v over [B, H] views`,
+        );
         await check(
           T.normal(T.key(3), [4, 70, 24]),
           T.normal(T.key(4), [24, 36]),

@@ -309,15 +309,18 @@ export interface MatmulTextureTile {
   /** Texel layouts of A and B (default natural). */
   a?: TexelLayout;
   b?: TexelLayout;
-  /** Adds a bias `[N]` to every row (parameter word 9: its offset). */
+  /** Adds a bias `[N]` to every row (parameter word 11: its offset). */
   bias?: boolean;
 }
 
 /**
  * Register-blocked matmul over two rgba32f textures in the linear texel layout of
- * textureOf / matmulPackSource. Params: 0 M, 1 K, 2 N, then per operand (A at 3, B at 6)
+ * textureOf / matmulPackSource. Params: 0 M, 1 K, 2 N, then per operand (A at 3, B at 7)
  * its first texel, texels between lines (rows of a natural operand, columns of a
- * transposed one) and texels between batch matrices.
+ * transposed one), texels between batch matrices along the outer and the inner batch
+ * axis; 11 the bias offset; 12 the inner batch axis' size (batch z is (z / size, z %
+ * size): two batch axes, as attention's [B, H] over views of [B, T, H, d], need no
+ * packing).
  *
  * Every step of the k loop covers 4 values of k. For each kk of the 4 the kernel needs
  * a(r, kk) for its TM rows (scalars) and b(kk, ·) for its TN columns (vec4s of 4
@@ -361,7 +364,7 @@ export function matmulTextureSource(tile: MatmulTextureTile): string {
   // With a bias, each quad of columns loads its 4 values once (clamped at the edge).
   if (tile.bias) {
     for (const q of quads) {
-      const at = (j: number) => `bias[P(9u) + min(4u * (q0 + ${q}u) + ${j}u, N - 1u)]`;
+      const at = (j: number) => `bias[P(11u) + min(4u * (q0 + ${q}u) + ${j}u, N - 1u)]`;
       stores.push(`let bias${q} = vec4<f32>(${range(4).map(at).join(", ")});`);
     }
   }
@@ -411,10 +414,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let K = P(1u);
   let N = P(2u);
   let nq = (N + 3u) / 4u;
-  let aFirst = P(3u) + wid.z * P(5u);
+  let outer = wid.z / P(12u);
+  let inner = wid.z % P(12u);
+  let aFirst = P(3u) + outer * P(5u) + inner * P(6u);
   let aStep = P(4u);
-  let bFirst = P(6u) + wid.z * P(8u);
-  let bStep = P(7u);
+  let bFirst = P(7u) + outer * P(9u) + inner * P(10u);
+  let bStep = P(8u);
   let outBase = wid.z * M * N;
   let r0 = (wid.y * ${wgy}u + lid.y) * ${tm}u;
   let q0 = (wid.x * ${wgx}u + lid.x) * ${tn / 4}u;

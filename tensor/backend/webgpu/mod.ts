@@ -587,20 +587,21 @@ export function createWebGPUBackend(ctx: GpuContext): Backend & { readonly conte
           const shared = strides.every((s) => s === 0);
           const rowStride = x.strides[r - 2];
           const colStride = x.strides[r - 1];
-          const batchAligned = shared || (strides.length === 1 && strides[0] % 4 === 0);
-          const batchWord = shared ? 0 : strides[0] / 4;
+          // Up to two batch axes are addressed directly (attention's [B, H] of views)
+          const batchAligned = shared || (strides.length <= 2 && strides.every((s) => s % 4 === 0));
+          const batchWords = shared ? [0, 0] : [strides[0] / 4, (strides[1] ?? 0) / 4];
           if (x.offset % 4 === 0 && batchAligned) {
             if (colStride === 1 && cols % 4 === 0 && rowStride % 4 === 0) {
               return {
                 texture: ctx.textureOf(bufferOf(x), slot),
-                words: [x.offset / 4, rowStride / 4, batchWord],
+                words: [x.offset / 4, rowStride / 4, ...batchWords],
                 layout: "natural" as const,
               };
             }
             if (transposable && rowStride === 1 && rows % 4 === 0 && colStride % 4 === 0) {
               return {
                 texture: ctx.textureOf(bufferOf(x), slot),
-                words: [x.offset / 4, colStride / 4, batchWord],
+                words: [x.offset / 4, colStride / 4, ...batchWords],
                 layout: "transposed" as const,
               };
             }
@@ -636,10 +637,19 @@ export function createWebGPUBackend(ctx: GpuContext): Backend & { readonly conte
           );
           return {
             texture,
-            words: [0, rowTexels, shared ? 0 : rows * rowTexels],
+            // packed batches are consecutive: batch (outer, inner) starts at
+            // (outer · innerSize + inner) · rows · rowTexels
+            words: shared ? [0, rowTexels, 0, 0] : [
+              0,
+              rowTexels,
+              innerSize * rows * rowTexels,
+              rows * rowTexels,
+            ],
             layout: "natural" as const,
           };
         };
+        // The workgroup's z is the batch index: (outer, inner) = (z / innerSize, z % innerSize)
+        const innerSize = batch.shape.length === 2 ? batch.shape[1] : 1;
         const ta = operand(a, "a", m, k, batch.strides[0], tile.tm % 4 === 0);
         const tb = operand(b, "b", k, n, batch.strides[1], true);
         const variant = { ...tile, a: ta.layout, b: tb.layout, bias: biasBuffer !== null };
@@ -648,7 +658,7 @@ export function createWebGPUBackend(ctx: GpuContext): Backend & { readonly conte
           ["texture", "texture", "write", ...(biasBuffer ? ["read" as const] : [])],
           () => matmulTextureSource(variant),
           [ta.texture, tb.texture, out, ...(biasBuffer ? [biasBuffer] : [])],
-          new Uint32Array([m, k, n, ...ta.words, ...tb.words, biasOffset]),
+          new Uint32Array([m, k, n, ...ta.words, ...tb.words, biasOffset, innerSize]),
           [Math.ceil(n / (tile.wgx * tile.tn)), Math.ceil(m / (tile.wgy * tile.tm)), batches],
         );
         return done();

@@ -1,0 +1,83 @@
+// The ViT training step of issue 3 (width 128, depth 6, 2 heads, batch 64, 28×28 grayscale,
+// 4×4 patches, AdamW), timed over more steps than the bench takes, and profiled by kernel.
+//
+//   deno run -A tools/experiments/vit_step.ts [webgpu|cpu] [--steps N] [--profile]
+//
+// Prints every step's wall time (forward, backward, optimizer, one readback of the loss)
+// and the median and minimum after the first (which compiles the kernels). With
+// --profile (WebGPU), one more step runs with every dispatch in a compute pass of its own,
+// timed by timestamp-query, and the kernels are listed by total time. Those times are
+// inflated by the extra passes; use them for proportions, the plain steps for totals.
+// On a shared machine step times drift by ±20 % within minutes: compare two versions by
+// alternating runs.
+
+import * as T from "../../mod.ts";
+import { adamw, applyUpdates, visionTransformer, type ViTParams } from "../../nn/mod.ts";
+import type { GpuContext } from "../../tensor/backend/webgpu/mod.ts";
+
+const args = Deno.args;
+const backend = args.find((a) => a === "cpu" || a === "webgpu") ?? "webgpu";
+const stepsAt = args.indexOf("--steps");
+const steps = stepsAt >= 0 ? Number(args[stepsAt + 1]) : 10;
+const profile = args.includes("--profile");
+
+await T.useBackend(backend);
+const vit = visionTransformer({
+  img_size: 28,
+  patch_size: 4,
+  in_chans: 1,
+  num_classes: 10,
+  embed_dim: 128,
+  depth: 6,
+  num_heads: 2,
+  qkv_bias: true,
+  use_abs_pos_emb: true,
+});
+const optimizer = adamw({ learningRate: 1e-3, weightDecay: 0.05 });
+let params = vit.init(T.key(0));
+let state = optimizer.init(params);
+const images = T.uniform(T.key(1), [64, 1, 28, 28]);
+const labels = T.tensor(Array.from({ length: 64 }, (_, i) => i % 10), { dtype: "int32" });
+const loss = (p: ViTParams) => T.crossEntropy(vit.apply(p, images), labels);
+
+/** One training step; returns the loss (the only value read back). */
+function step(): T.Tensor {
+  const out = T.tidy(() => {
+    const { value, grads } = T.valueAndGrad(loss)(params);
+    const { updates, state: next } = optimizer.update(grads, state, params);
+    return { params: applyUpdates(params, updates), state: next, loss: value };
+  });
+  T.dispose([params, state]);
+  params = out.params;
+  state = out.state;
+  return out.loss;
+}
+
+const times: number[] = [];
+for (let i = 0; i < steps; i++) {
+  const t0 = performance.now();
+  const value = step();
+  const [l] = await T.toArray(value);
+  times.push((performance.now() - t0) / 1000);
+  T.dispose(value);
+  console.log(`step ${i}: ${times[i].toFixed(2)} s, loss ${l.toFixed(4)}`);
+}
+const later = times.slice(1).sort((a, b) => a - b);
+if (later.length > 0) {
+  console.log(
+    `${backend}: median ${later[Math.floor((later.length - 1) / 2)].toFixed(2)} s, ` +
+      `min ${later[0].toFixed(2)} s over ${later.length} steps after the first`,
+  );
+}
+
+if (profile && backend === "webgpu") {
+  const ctx = (T.getBackend("webgpu") as unknown as { context: GpuContext }).context;
+  ctx.startTiming({ perKernel: true });
+  T.dispose(step());
+  const total = await ctx.stopTiming();
+  console.log(`kernel time of one step (inflated, see above): ${total.toFixed(2)} s`);
+  for (const k of ctx.kernelTimes.slice(0, 30)) {
+    console.log(`${k.seconds.toFixed(3)} s  ${String(k.dispatches).padStart(4)}×  ${k.kernel}`);
+  }
+}
+console.log(T.memoryStats());
