@@ -62,12 +62,19 @@ export type BinaryOp =
  * the decoupled weight decay (0 for parameters that do not decay).
  */
 export interface AdamConstants {
+  /** Decay of the first moment (0.9). */
   b1: number;
+  /** Decay of the second moment (0.999). */
   b2: number;
+  /** Bias correction of the first moment, 1 − b1^t at step t (from 1). */
   c1: number;
+  /** Bias correction of the second moment, 1 − b2^t. */
   c2: number;
+  /** Added to √v̂ (1e-8). */
   eps: number;
+  /** This step's learning rate. */
   learningRate: number;
+  /** Decoupled weight decay of this parameter (0 where it does not decay). */
   weightDecay: number;
 }
 

@@ -37,6 +37,9 @@ export interface AdamWOptions {
 /**
  * AdamW (Loshchilov & Hutter 2019) as chain(clip?, scaleByAdam, addDecayedWeights,
  * scaleByLearningRate, scaleByTree?): PyTorch's AdamW update, p ← p − lr·(m̂/(√v̂ + ε) + wd·p).
+ * It has that chain's state; its update computes the middle three with one fused kernel
+ * per parameter (adamStep), so each update's buffer also holds the new moments and lives
+ * as long as they do.
  *
  * @param options see AdamWOptions
  * @returns the optimizer
