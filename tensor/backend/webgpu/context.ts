@@ -128,7 +128,7 @@ export class GpuContext {
     });
   }
 
-  /** Bytes held in the buffer pool and the scratch textures. */
+  /** Bytes held in the buffer pool, the scratch textures and the shared constants. */
   get poolBytes(): number {
     return this.#poolBytes + this.#scratchBytes + this.#constants.size * CONSTANT_BYTES;
   }

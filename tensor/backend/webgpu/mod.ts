@@ -120,7 +120,8 @@ export function isCpuAdapter(info: GPUAdapterInfo): boolean {
  * use 8-column blocks with as few padded rows and columns as possible: 10×8 blocks in
  * 7×5 or 8×5 workgroups (one workgroup covers a 50-row matrix) gave 4.5–5.2 GFLOP/s
  * against 4.0–4.1 for 8×8 in 8×8 (a 64×64 cover) on [128, 50, 64]·[128, 64, 50]
- * (tools/experiments: matmul tile sweep, wall time of 8 chained products).
+ * (a scratch sweep with `matmulTuning.force`/`workgroup`: wall time of 8 chained
+ * products; the bench's attention rows measure the choice).
  */
 export function chooseTextureTile(m: number, n: number): MatmulTextureTile {
   const vecOut = n % 4 === 0;
