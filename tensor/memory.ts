@@ -134,11 +134,31 @@ export interface MemoryStats {
   poolBytes: number;
 }
 
-const pools: (() => number)[] = [];
+const pools: { bytes: () => number; empty?: () => void }[] = [];
 
-/** Lets a backend report the bytes its pool holds. */
-export function registerPool(bytes: () => number): void {
-  pools.push(bytes);
+/** Lets a backend report the bytes its pool holds, and free them on `emptyCache()`. */
+export function registerPool(bytes: () => number, empty?: () => void): void {
+  pools.push({ bytes, empty });
+}
+
+/**
+ * Frees the buffers that backends keep pooled for reuse (PyTorch's
+ * `torch.cuda.empty_cache()`): live tensors are untouched, later ops allocate afresh. A
+ * training step leaves its peak's intermediates pooled (hundreds of MB for a ViT step
+ * on WebGPU); call this between phases that use different shapes, or before handing the
+ * memory to something else.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { dispose, emptyCache, memoryStats, ones } from "@tessella/tessella";
+ * dispose(ones([1000]));
+ * emptyCache();
+ * assert.ok(memoryStats().poolBytes < 1_000_000);
+ * ```
+ */
+export function emptyCache(): void {
+  for (const pool of pools) pool.empty?.();
 }
 
 /**
@@ -152,7 +172,7 @@ export function memoryStats(): MemoryStats {
     liveTensors,
     liveBytes: [...liveBytes.values()].reduce((a, b) => a + b, 0),
     liveBytesByBackend: byBackend,
-    poolBytes: pools.reduce((n, f) => n + f(), 0),
+    poolBytes: pools.reduce((n, pool) => n + pool.bytes(), 0),
   };
 }
 

@@ -30,6 +30,7 @@ export { checkLive, Storage, Tensor, type View } from "./tensor.ts";
 export {
   dispose,
   disposeReplaced,
+  emptyCache,
   keep,
   type MemoryStats,
   memoryStats,

@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import * as T from "../../mod.ts";
 import { testOnBackends } from "../_backends.ts";
+import { assertClose } from "../_helpers.ts";
 
 testOnBackends("tidy() frees intermediates and keeps what it returns", async (backend) => {
   await T.useBackend(backend);
@@ -88,6 +89,38 @@ testOnBackends("memoryStats() reports pooled bytes after tensors are freed", asy
   if (backend === "webgpu") assert.ok(after.poolBytes >= 4096);
   await T.useBackend("cpu");
 });
+
+testOnBackends(
+  "emptyCache() frees pooled buffers; later ops still compute right",
+  async (backend) => {
+    await T.useBackend(backend);
+    try {
+      const x = T.normal(T.key(1), [300, 200]);
+      const w = T.normal(T.key(2), [200, 100]);
+      const want = await T.toArray(T.matmul(x, w));
+      // Pooled buffers (and textures) from a few ops, some still pending when emptied.
+      T.dispose([T.exp(T.matmul(x, w)), T.add(x, 1), T.zeros([100_000])]);
+      const pending = T.sum(T.matmul(x, w), { axis: 0 });
+      const before = T.memoryStats();
+      if (backend === "webgpu") assert.ok(before.poolBytes > 400_000, `${before.poolBytes}`);
+      T.emptyCache();
+      const after = T.memoryStats();
+      assert.equal(after.liveBytes, before.liveBytes); // live tensors untouched
+      assert.ok(after.poolBytes < 300_000, `${after.poolBytes} bytes still pooled`); // constants
+      const columnSums = Array.from({ length: 100 }, (_, j) => {
+        let total = 0;
+        for (let i = 0; i < 300; i++) total += want[i * 100 + j];
+        return total;
+      });
+      // sums of 300 products of sums of 200: float32 rounding well below this
+      assertClose(await T.toArray(pending), columnSums, { atol: 1e-3, rtol: 1e-4 });
+      assert.deepEqual(await T.toArray(T.matmul(x, w)), want);
+      T.dispose([x, w, pending]);
+    } finally {
+      await T.useBackend("cpu");
+    }
+  },
+);
 
 // Leak test: 500 steps of a small MLP trained with SGD; every step runs inside tidy()
 // and replaces the parameters, disposing the old ones.

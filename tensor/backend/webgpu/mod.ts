@@ -845,7 +845,7 @@ export function createWebGPUBackend(ctx: GpuContext): Backend & { readonly conte
     );
   }
 
-  registerPool(() => ctx.poolBytes);
+  registerPool(() => ctx.poolBytes, () => ctx.drainPool());
   return backend satisfies Backend;
 }
 
