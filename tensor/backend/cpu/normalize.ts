@@ -7,12 +7,21 @@ import { sizeOf } from "../../shape.ts";
 import type { View } from "../../tensor.ts";
 import { arrayOf, isDense, readView } from "./strided.ts";
 
-/** A view's elements in row-major order: its own storage where dense, else a copy. */
-function rowMajor(x: View): { data: TypedArray; offset: number } {
-  return isDense(x) ? { data: arrayOf(x), offset: x.offset } : { data: readView(x), offset: 0 };
+/** A view's elements in row-major order, indexed from 0: its own storage where dense, else a copy. */
+function rowMajor(x: View): TypedArray {
+  return isDense(x) ? arrayOf(x).subarray(x.offset, x.offset + sizeOf(x.shape)) : readView(x);
 }
 
-/** Mean and 1/√(var + eps) of row `r` (biased variance, two passes). */
+/** A new array of x's dtype and size, filled by `row(base, d, out)` for each row of D. */
+function byRow(x: View, row: (base: number, d: number, out: TypedArray) => void): TypedArray {
+  const d = x.shape[x.shape.length - 1];
+  const n = sizeOf(x.shape);
+  const out = allocArray(x.dtype, n);
+  if (d > 0) { for (let base = 0; base < n; base += d) row(base, d, out); }
+  return out;
+}
+
+/** Mean and 1/√(var + eps) of the row at `base` (biased variance, two passes). */
 function rowStats(data: TypedArray, base: number, d: number, eps: number): [number, number] {
   let sum = 0;
   for (let j = 0; j < d; j++) sum += data[base + j] as number;
@@ -32,23 +41,18 @@ export function layerNorm(
   bias: View | null,
   eps: number,
 ): TypedArray {
-  const d = x.shape[x.shape.length - 1];
-  const n = sizeOf(x.shape);
-  const out = allocArray(x.dtype, n);
-  if (d === 0) return out;
-  const { data, offset } = rowMajor(x);
+  const xs = rowMajor(x);
   const w = weight === null ? null : readView(weight); // [D]
   const b = bias === null ? null : readView(bias); // [D]
-  for (let base = 0; base < n; base += d) {
-    const [mean, rstd] = rowStats(data, offset + base, d, eps);
+  return byRow(x, (base, d, out) => {
+    const [mean, rstd] = rowStats(xs, base, d, eps);
     for (let j = 0; j < d; j++) {
-      let y = ((data[offset + base + j] as number) - mean) * rstd;
+      let y = ((xs[base + j] as number) - mean) * rstd;
       if (w !== null) y *= w[j] as number;
       if (b !== null) y += b[j] as number;
       out[base + j] = y;
     }
-  }
-  return out;
+  });
 }
 
 /**
@@ -61,69 +65,49 @@ export function layerNormGrad(
   g: View,
   eps: number,
 ): TypedArray {
-  const d = x.shape[x.shape.length - 1];
-  const n = sizeOf(x.shape);
-  const out = allocArray(x.dtype, n);
-  if (d === 0) return out;
-  const { data, offset } = rowMajor(x);
-  const gs = rowMajor(g);
+  const [xs, gs] = [rowMajor(x), rowMajor(g)];
   const w = weight === null ? null : readView(weight);
-  const h = new Float64Array(d);
-  for (let base = 0; base < n; base += d) {
-    const [mean, rstd] = rowStats(data, offset + base, d, eps);
+  return byRow(x, (base, d, out) => {
+    const [mean, rstd] = rowStats(xs, base, d, eps);
     let sumH = 0;
     let sumHX = 0;
     for (let j = 0; j < d; j++) {
-      h[j] = (gs.data[gs.offset + base + j] as number) * (w === null ? 1 : w[j] as number);
-      sumH += h[j];
-      sumHX += h[j] * ((data[offset + base + j] as number) - mean) * rstd;
+      const h = (gs[base + j] as number) * (w === null ? 1 : w[j] as number);
+      sumH += h;
+      sumHX += h * ((xs[base + j] as number) - mean) * rstd;
     }
     for (let j = 0; j < d; j++) {
-      const xhat = ((data[offset + base + j] as number) - mean) * rstd;
-      out[base + j] = rstd * (h[j] - sumH / d - xhat * (sumHX / d));
+      const h = (gs[base + j] as number) * (w === null ? 1 : w[j] as number);
+      const xhat = ((xs[base + j] as number) - mean) * rstd;
+      out[base + j] = rstd * (h - sumH / d - xhat * (sumHX / d));
     }
-  }
-  return out;
+  });
 }
 
 /** y = e^(x − max) / Σ e^(x − max) for each row of x `[..., D]` (NaN rows stay NaN). */
 export function softmax(x: View): TypedArray {
-  const d = x.shape[x.shape.length - 1];
-  const n = sizeOf(x.shape);
-  const out = allocArray(x.dtype, n);
-  if (d === 0) return out;
-  const { data, offset } = rowMajor(x);
-  const e = new Float64Array(d);
-  for (let base = 0; base < n; base += d) {
+  const xs = rowMajor(x);
+  const e = new Float64Array(x.shape[x.shape.length - 1]); // one row's exponentials
+  return byRow(x, (base, d, out) => {
     let m = -Infinity;
     for (let j = 0; j < d; j++) {
-      const v = data[offset + base + j] as number;
+      const v = xs[base + j] as number;
       if (Number.isNaN(v) || v > m) m = v; // a NaN stays: the row is NaN anyway
     }
     let s = 0;
-    for (let j = 0; j < d; j++) s += e[j] = Math.exp((data[offset + base + j] as number) - m);
+    for (let j = 0; j < d; j++) s += e[j] = Math.exp((xs[base + j] as number) - m);
     for (let j = 0; j < d; j++) out[base + j] = e[j] / s;
-  }
-  return out;
+  });
 }
 
 /** dL/dx of softmax from its output y and g = dL/dy: dx = y · (g − Σ g·y) per row. */
 export function softmaxGrad(y: View, g: View): TypedArray {
-  const d = y.shape[y.shape.length - 1];
-  const n = sizeOf(y.shape);
-  const out = allocArray(y.dtype, n);
-  if (d === 0) return out;
-  const ys = rowMajor(y);
-  const gs = rowMajor(g);
-  for (let base = 0; base < n; base += d) {
+  const [ys, gs] = [rowMajor(y), rowMajor(g)];
+  return byRow(y, (base, d, out) => {
     let gy = 0;
+    for (let j = 0; j < d; j++) gy += (gs[base + j] as number) * (ys[base + j] as number);
     for (let j = 0; j < d; j++) {
-      gy += (gs.data[gs.offset + base + j] as number) * (ys.data[ys.offset + base + j] as number);
+      out[base + j] = (ys[base + j] as number) * ((gs[base + j] as number) - gy);
     }
-    for (let j = 0; j < d; j++) {
-      const yj = ys.data[ys.offset + base + j] as number;
-      out[base + j] = yj * ((gs.data[gs.offset + base + j] as number) - gy);
-    }
-  }
-  return out;
+  });
 }
