@@ -10,8 +10,8 @@
 //   deno task bench            (prints the tables; Deno.bench entries follow)
 
 import * as T from "../mod.ts";
-import { adamw, applyUpdates, visionTransformer, type ViTParams } from "../nn/mod.ts";
 import { type GpuContext, isCpuAdapter, matmulTuning } from "../tensor/backend/webgpu/mod.ts";
+import { vitTrainStep } from "./vit_train_step.ts";
 
 const HAS_WEBGPU = await T.openBackend("webgpu").then(() => true, () => false);
 const BACKENDS = HAS_WEBGPU ? ["cpu", "webgpu"] : ["cpu"];
@@ -136,38 +136,10 @@ async function benchElementwise(
   return result;
 }
 
-/** The training step of the issue: ViT width 128, depth 6, 2 heads, batch 64, 28×28, 4×4 patches, AdamW. */
+/** The training step of the issue (bench/vit_train_step.ts): median seconds per step. */
 async function benchTrainStep(backend: string): Promise<number> {
   await T.useBackend(backend);
-  const vit = visionTransformer({
-    img_size: 28,
-    patch_size: 4,
-    in_chans: 1,
-    num_classes: 10,
-    embed_dim: 128,
-    depth: 6,
-    num_heads: 2,
-    qkv_bias: true,
-    use_abs_pos_emb: true,
-  });
-  const optimizer = adamw({ learningRate: 1e-3, weightDecay: 0.05 });
-  let params = vit.init(T.key(0));
-  let opt = optimizer.init(params);
-  const images = T.uniform(T.key(1), [64, 1, 28, 28]);
-  const labels = T.tensor(Array.from({ length: 64 }, (_, i) => i % 10), { dtype: "int32" });
-  const step = () => {
-    const out = T.tidy(() => {
-      const { value, grads } = T.valueAndGrad((p: ViTParams) =>
-        T.crossEntropy(vit.apply(p, images), labels)
-      )(params);
-      const { updates, state } = optimizer.update(grads, opt, params);
-      return { params: applyUpdates(params, updates), opt: state, loss: value };
-    });
-    T.dispose([params, opt]);
-    params = out.params;
-    opt = out.opt;
-    return out.loss;
-  };
+  const { step, dispose } = vitTrainStep();
   const losses: number[] = [];
   const times: number[] = [];
   for (let i = 0; i < 4; i++) {
@@ -178,7 +150,7 @@ async function benchTrainStep(backend: string): Promise<number> {
     T.dispose(loss);
   }
   if (!losses.every(Number.isFinite)) throw new Error(`training step on ${backend} gave ${losses}`);
-  T.dispose([params, opt, images, labels]);
+  dispose();
   await T.useBackend("cpu");
   return median(times.slice(1)); // the first step compiles kernels
 }

@@ -1,5 +1,5 @@
-// The ViT training step of issue 3 (width 128, depth 6, 2 heads, batch 64, 28×28 grayscale,
-// 4×4 patches, AdamW), timed over more steps than the bench takes, and profiled by kernel.
+// The ViT training step of issue 3 (bench/vit_train_step.ts: width 128, depth 6, 2 heads,
+// batch 64, AdamW), timed over more steps than the bench takes, and profiled by kernel.
 //
 //   deno run -A tools/experiments/vit_step.ts [webgpu|cpu] [--steps N] [--profile]
 //
@@ -12,7 +12,7 @@
 // alternating runs.
 
 import * as T from "../../mod.ts";
-import { adamw, applyUpdates, visionTransformer, type ViTParams } from "../../nn/mod.ts";
+import { vitTrainStep } from "../../bench/vit_train_step.ts";
 import type { GpuContext } from "../../tensor/backend/webgpu/mod.ts";
 
 const args = Deno.args;
@@ -22,36 +22,7 @@ const steps = stepsAt >= 0 ? Number(args[stepsAt + 1]) : 10;
 const profile = args.includes("--profile");
 
 await T.useBackend(backend);
-const vit = visionTransformer({
-  img_size: 28,
-  patch_size: 4,
-  in_chans: 1,
-  num_classes: 10,
-  embed_dim: 128,
-  depth: 6,
-  num_heads: 2,
-  qkv_bias: true,
-  use_abs_pos_emb: true,
-});
-const optimizer = adamw({ learningRate: 1e-3, weightDecay: 0.05 });
-let params = vit.init(T.key(0));
-let state = optimizer.init(params);
-const images = T.uniform(T.key(1), [64, 1, 28, 28]);
-const labels = T.tensor(Array.from({ length: 64 }, (_, i) => i % 10), { dtype: "int32" });
-const loss = (p: ViTParams) => T.crossEntropy(vit.apply(p, images), labels);
-
-/** One training step; returns the loss (the only value read back). */
-function step(): T.Tensor {
-  const out = T.tidy(() => {
-    const { value, grads } = T.valueAndGrad(loss)(params);
-    const { updates, state: next } = optimizer.update(grads, state, params);
-    return { params: applyUpdates(params, updates), state: next, loss: value };
-  });
-  T.dispose([params, state]);
-  params = out.params;
-  state = out.state;
-  return out.loss;
-}
+const { step } = vitTrainStep();
 
 const times: number[] = [];
 for (let i = 0; i < steps; i++) {
