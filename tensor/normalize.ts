@@ -15,8 +15,9 @@ import { rsqrt, square } from "./unary.ts";
  * y = (x − mean) / √(var + eps) · weight + bias, with the biased variance.
  *
  * One fused kernel computes it (a composition of ~11 reductions and elementwise ops
- * would pass over the data that many times); its gradient is one more kernel for x plus
- * two sums for weight and bias. Gradients of gradients go through ops instead.
+ * would pass over the data that many times). Its gradient: one kernel for x; for the
+ * weight, x̂ again (the forward kernel without weight and bias) and a sum; for the bias, a
+ * sum. Gradients of gradients go through ops instead.
  *
  * @param x `[..., D]`
  * @param weight `[D]` scale, or null for none

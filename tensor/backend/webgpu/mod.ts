@@ -301,6 +301,18 @@ export function createWebGPUBackend(ctx: GpuContext): Backend & { readonly conte
   }
 
   /**
+   * A view's elements as row-major contiguous data at (buffer, offset): its own buffer
+   * where the view is contiguous, else a copy, added to `temporaries` (to release once
+   * the kernel reading it is recorded).
+   */
+  function denseInput(v: View, temporaries: GPUBuffer[]): { buffer: GPUBuffer; offset: number } {
+    if (isDenseView(v)) return { buffer: bufferOf(v), offset: v.offset };
+    const copy = contiguousCopy(v);
+    temporaries.push(copy);
+    return { buffer: copy, offset: 0 };
+  }
+
+  /**
    * A row kernel (normalize_wgsl.ts): one invocation per row of the last axis, over one
    * or two row inputs of the same shape (x; or y/x and a cotangent g) and optional `[D]`
    * parameters (weight, bias). Inputs that are not contiguous are copied first. Parameter
@@ -320,14 +332,8 @@ export function createWebGPUBackend(ctx: GpuContext): Backend & { readonly conte
     const out = alloc(n);
     if (n === 0) return out;
     const temporaries: GPUBuffer[] = [];
-    const dense = (v: View | null | undefined): { buffer: GPUBuffer; offset: number } | null => {
-      if (v === null || v === undefined) return null;
-      if (isDenseView(v)) return { buffer: bufferOf(v), offset: v.offset };
-      const copy = contiguousCopy(v);
-      temporaries.push(copy);
-      return { buffer: copy, offset: 0 };
-    };
-    const rowInputs = inputs.map((v) => dense(v)!);
+    const dense = (v: View | null | undefined) => (v ? denseInput(v, temporaries) : null);
+    const rowInputs = inputs.map((v) => denseInput(v, temporaries));
     const [ws, bs] = [dense(params.weight), dense(params.bias)];
     const layout: RowLayout = {
       textured: readsTextures(elementwiseTuning.inputs, n, rowInputs.map((r) => r.buffer)),
@@ -363,9 +369,7 @@ export function createWebGPUBackend(ctx: GpuContext): Backend & { readonly conte
   }
 
   function isWhole(x: View): boolean {
-    if (x.offset !== 0) return false;
-    const expected = contiguousStrides(x.shape);
-    return x.shape.every((d, i) => d === 1 || x.strides[i] === expected[i]);
+    return x.offset === 0 && isDenseView(x);
   }
 
   async function read(x: View): Promise<TypedArray> {
@@ -519,11 +523,10 @@ export function createWebGPUBackend(ctx: GpuContext): Backend & { readonly conte
       const batchShape = a.shape.slice(0, r - 2);
       const batch = collapse(batchShape, [a.strides.slice(0, r - 2), b.strides.slice(0, r - 2)]);
       const batches = sizeOf(batchShape);
-      const out = alloc(batches * m * n);
-      if (batches * m * n === 0) return out;
-      if (k === 0 && bias) {
-        // An empty sum: every row is the bias.
-        ctx.release(out);
+      if (k === 0 && batches * m * n > 0) {
+        // An empty sum (the kernels would read clamped addresses of empty operands): zeros,
+        // or the bias in every row.
+        if (!bias) return fill(batches * m * n, 0, "float32");
         const rows: View = {
           storage: bias.storage,
           shape: [batches * m, n],
@@ -533,25 +536,16 @@ export function createWebGPUBackend(ctx: GpuContext): Backend & { readonly conte
         };
         return unary("copy", rows, "float32");
       }
-      // The bias, contiguous: a copy where the view is strided.
-      const biasBuffer = bias ? (isDenseView(bias) ? bufferOf(bias) : contiguousCopy(bias)) : null;
-      const biasOffset = bias && biasBuffer === bufferOf(bias) ? bias.offset : 0;
+      const out = alloc(batches * m * n);
+      if (batches * m * n === 0) return out;
+      const temporaries: GPUBuffer[] = [];
+      const biasInput = bias ? denseInput(bias, temporaries) : null;
+      const biasBuffer = biasInput?.buffer ?? null;
+      const biasOffset = biasInput?.offset ?? 0;
       const done = () => {
-        if (bias && biasBuffer !== bufferOf(bias)) ctx.release(biasBuffer!);
+        for (const t of temporaries) ctx.release(t);
         return out;
       };
-      if (k === 0) {
-        // An empty sum: zeros (the kernel would read clamped addresses of empty operands).
-        run(
-          "fill",
-          ["write"],
-          fillSource,
-          [out],
-          new Uint32Array([batches * m * n, 0]),
-          elementwiseGrid(batches * m * n, limit),
-        );
-        return out;
-      }
       if (batch.shape.length > 6 || batches > limit) {
         throw new Error(
           `Cannot matmul on WebGPU: batch of ${batches} over ${batch.shape.length} axes is too large`,
@@ -706,14 +700,8 @@ export function createWebGPUBackend(ctx: GpuContext): Backend & { readonly conte
       const n = sizeOf(g.shape);
       const out = alloc(3 * n);
       if (n === 0) return out;
-      const copies: GPUBuffer[] = [];
-      const dense = (x: View) => {
-        if (isDenseView(x)) return { buffer: bufferOf(x), offset: x.offset };
-        const copy = contiguousCopy(x);
-        copies.push(copy);
-        return { buffer: copy, offset: 0 };
-      };
-      const inputs = [g, m, v, p].map(dense);
+      const temporaries: GPUBuffer[] = [];
+      const inputs = [g, m, v, p].map((x) => denseInput(x, temporaries));
       const words = new Uint32Array(12);
       words[0] = n;
       inputs.forEach((x, i) => (words[1 + i] = x.offset));
@@ -728,7 +716,7 @@ export function createWebGPUBackend(ctx: GpuContext): Backend & { readonly conte
         words,
         grid(n, limit),
       );
-      for (const copy of copies) ctx.release(copy);
+      for (const t of temporaries) ctx.release(t);
       return out;
     },
     softmax(x: View): GPUBuffer {
