@@ -19,7 +19,7 @@
 //
 // Parameter words: 0 M, 1 K, 2 N, 3 batch rank, 4 A offset, 5 B offset, 6 A row stride,
 // 7 A k stride, 8 B k stride, 9 B column stride, 10–15 batch shape, 16–21 A batch
-// strides, 22–27 B batch strides.
+// strides, 22–27 B batch strides, 28 bias offset (variants with a bias).
 
 import { TEXTURE_ROW } from "./context.ts";
 import { paramsBlock, textureInput } from "./wgsl_common.ts";
