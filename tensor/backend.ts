@@ -8,7 +8,8 @@
 import type { DType, TypedArray } from "./dtype.ts";
 import type { Shape } from "./shape.ts";
 import type { View } from "./tensor.ts";
-import { cpuBackend } from "./backend/cpu/mod.ts";
+import { cpuJsBackend } from "./backend/cpu/mod.ts";
+import { cpuBackend } from "./backend/wasm/mod.ts";
 
 /** Elementwise functions of one argument (`copy` makes a contiguous copy, or casts). */
 export type UnaryOp =
@@ -238,3 +239,4 @@ export function listBackends(): string[] {
 }
 
 registerBackend(cpuBackend);
+registerBackend(cpuJsBackend);

@@ -23,6 +23,7 @@ export {
   useBackend,
 } from "./backend.ts";
 export type { BinaryOp, ReduceOp, UnaryOp } from "./backend.ts";
+export { getNumThreads, setNumThreads } from "./backend/wasm/runtime.ts";
 export { type TensorLike } from "./_core.ts";
 export { type DType, DTYPES, isFloatDType, promoteDTypes, type TypedArray } from "./dtype.ts";
 export { broadcastShapes, type Shape } from "./shape.ts";

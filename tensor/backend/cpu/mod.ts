@@ -1,6 +1,9 @@
 /**
- * The CPU backend: the reference ("oracle") implementation of every kernel, in plain
- * loops over typed arrays. It supports float32, float64, int32 and bool.
+ * The JavaScript CPU backend, "cpu-js": the reference ("oracle") implementation of every
+ * kernel, in plain loops over typed arrays, accumulating in float64. It supports
+ * float32, float64, int32 and bool. The default CPU backend ("cpu", backend/wasm/) runs
+ * its hot kernels in WebAssembly and these for everything else; tests check the one
+ * against the other.
  *
  * @module
  */
@@ -10,15 +13,14 @@ import { allocArray, type TypedArray } from "../../dtype.ts";
 import { binary, fill, unary, where } from "./elementwise.ts";
 import { concat, gather, scatterAdd, unslice } from "./indexing.ts";
 import { matmulBlocked } from "./matmul.ts";
-import { matmulWasm, wasmMatmulAvailable } from "./matmul_wasm.ts";
 import { layerNorm, layerNormGrad, softmax, softmaxGrad } from "./normalize.ts";
 import { adamStep } from "./adam.ts";
 import { reduce } from "./reduce.ts";
 import { readView } from "./strided.ts";
 
-/** The CPU backend object; `satisfies Backend` makes the compiler list any missing kernel. */
-export const cpuBackend: Backend = {
-  name: "cpu",
+/** The JavaScript backend object; `satisfies Backend` makes the compiler list any missing kernel. */
+export const cpuJsBackend: Backend = {
+  name: "cpu-js",
   upload(data, dtype): TypedArray {
     const copy = allocArray(dtype, data.length);
     copy.set(data);
@@ -33,11 +35,8 @@ export const cpuBackend: Backend = {
   binary,
   where,
   reduce,
-  // float32 through the WebAssembly SIMD kernel (7× the JavaScript one); float64 stays in JS.
   matmul(a, b, bias): TypedArray {
-    const out = a.dtype === "float32" && wasmMatmulAvailable()
-      ? matmulWasm(a, b)
-      : matmulBlocked(a, b);
+    const out = matmulBlocked(a, b);
     if (bias) {
       const values = readView(bias); // [N], added to every row
       const n = values.length;
