@@ -11,9 +11,11 @@
 import {
   dispose,
   foldIn,
+  getNumThreads,
   type Key,
   key,
   mean,
+  setNumThreads,
   type Tensor,
   tensor,
   toArray,
@@ -173,6 +175,22 @@ export interface PipelineOptions {
   part?: "all" | "ablations";
 }
 
+/** A stage's wall time and the images it passed through a network (timings.json). */
+export interface StageTiming {
+  seconds: number;
+  images: number;
+}
+
+/** Parses timings.json (older runs stored plain seconds per stage). */
+function readTimings(text: string): Record<string, StageTiming> {
+  const raw = JSON.parse(text) as Record<string, number | StageTiming>;
+  return Object.fromEntries(
+    Object.entries(raw).map((
+      [name, t],
+    ) => [name, typeof t === "number" ? { seconds: t, images: 0 } : t]),
+  );
+}
+
 /** One row of the results table. */
 export interface ResultRow {
   name: string;
@@ -236,27 +254,34 @@ export async function runPipeline(options: PipelineOptions): Promise<ResultRow[]
     Deno.writeTextFileSync(resultsPath, JSON.stringify(results, null, 2));
   };
   const hasRow = (name: string) => results.some((r) => r.name === name);
-  const timings: Record<string, number> = await Deno.readTextFile(timingsPath).then(
-    JSON.parse,
+  const timings: Record<string, StageTiming> = await Deno.readTextFile(timingsPath).then(
+    readTimings,
   ).catch(() => ({}));
-  const timed = async <T>(name: string, stage: Stage<T>): Promise<T> => {
+  // `images`: how many images the stage pushes through a network (its throughput's unit).
+  const timed = async <T>(name: string, images: number, stage: Stage<T>): Promise<T> => {
     if (part === "ablations") say(`${name}: started`);
     const t0 = performance.now();
     const value = await stage();
     const seconds = (performance.now() - t0) / 1000;
-    timings[name] = (timings[name] ?? 0) + seconds;
+    const before = timings[name] ?? { seconds: 0, images: 0 };
+    timings[name] = { seconds: before.seconds + seconds, images: before.images + images };
     Deno.writeTextFileSync(timingsPath, JSON.stringify(timings, null, 2));
-    if (part === "ablations") say(`${name}: finished in ${Math.round(seconds)} s`);
+    say(`${name}: ${Math.round(seconds)} s, ${Math.round(images / seconds)} img/s`);
     return value;
   };
-  const worker = preset.rows === "all" && part === "all" && (options.workers ?? 1) > 1
+  const twoThreads = preset.rows === "all" && (options.workers ?? 1) > 1;
+  const worker = twoThreads && part === "all"
     ? startWorker({ ...options, part: "ablations" })
     : null;
   if (worker) say(`the ablation rows train in a second thread (its lines start with [ablations])`);
+  // Two pipeline threads share the cores: each splits its CPU kernels over half of them.
+  const threadsBefore = getNumThreads();
+  if (twoThreads) setNumThreads(Math.max(1, Math.floor(navigator.hardwareConcurrency / 2)));
   try {
     return await run();
   } finally {
     worker?.stop();
+    setNumThreads(threadsBefore);
   }
 
   async function run(): Promise<ResultRow[]> {
@@ -278,6 +303,9 @@ export async function runPipeline(options: PipelineOptions): Promise<ResultRow[]
     });
     const train = host(trainRaw);
     const test = host(testRaw);
+    // Images one training epoch at this batch size sees (the loops drop a last partial batch).
+    const trainImages = (batchSize: number) =>
+      Math.floor(train.labels.length / batchSize) * batchSize;
     if (part !== "ablations") {
       say(
         `data: ${train.labels.length} training and ${test.labels.length} test images from ${trainRaw.source} (${trainRaw.location})`,
@@ -324,7 +352,7 @@ export async function runPipeline(options: PipelineOptions): Promise<ResultRow[]
       stage<Tokenizer>(
         `${out}/${name}.ckpt`,
         () =>
-          timed(name, async () => {
+          timed(name, v.epochs * trainImages(v.batchSize), async () => {
             const trained = await trainVqkd({
               model: vqkdConfig(teacherDim),
               teacher: source,
@@ -365,40 +393,51 @@ export async function runPipeline(options: PipelineOptions): Promise<ResultRow[]
       bottleneck: boolean,
       salt: number,
     ) =>
-      stage<BeitPretrainParams>(`${out}/${name}.ckpt`, () =>
-        timed(name, async () => {
-          const trained = await pretrainBeit({
-            model: beitConfig(bottleneck ? b.headLayers : 0),
-            tokenizer: { model: tokenizerModel, params: tokenizer.params, state: tokenizer.state },
-            data: train,
-            epochs: b.epochs,
-            batchSize: b.batchSize,
-            learningRate: b.lr,
-            warmupEpochs: b.warmupEpochs,
-            clsBottleneck: bottleneck,
-            key: foldIn(root, salt),
-            checkpoint: `${out}/${name}.partial.ckpt`,
-            quiet: silent,
-            onStep: (m) => log({ stage: name, ...m }),
-          });
-          return trained.params;
-        }));
+      stage<BeitPretrainParams>(
+        `${out}/${name}.ckpt`,
+        () =>
+          timed(name, b.epochs * trainImages(b.batchSize), async () => {
+            const trained = await pretrainBeit({
+              model: beitConfig(bottleneck ? b.headLayers : 0),
+              tokenizer: {
+                model: tokenizerModel,
+                params: tokenizer.params,
+                state: tokenizer.state,
+              },
+              data: train,
+              epochs: b.epochs,
+              batchSize: b.batchSize,
+              learningRate: b.lr,
+              warmupEpochs: b.warmupEpochs,
+              clsBottleneck: bottleneck,
+              key: foldIn(root, salt),
+              checkpoint: `${out}/${name}.partial.ckpt`,
+              quiet: silent,
+              onStep: (m) => log({ stage: name, ...m }),
+            });
+            return trained.params;
+          }),
+      );
 
     // Evaluation: linear probe on the last layer's CLS token, and fine-tuning.
     const pretrainModel = beitPretrainModel(beitConfig(b.headLayers));
     const probeRow = async (name: string, features: (images: Tensor) => Tensor) => {
       if (hasRow(name)) return;
       const t0 = performance.now();
-      const probe = await timed(`probe ${name}`, async () => {
-        const trainF = await extractFeatures(train, features as never);
-        const testF = await extractFeatures(test, features as never);
-        return (await linearProbe(trainF, testF, {
-          epochs: preset.probe.epochs,
-          key: foldIn(root, 9),
-          quiet: silent,
-          label: `probe ${name}`,
-        })).top1;
-      });
+      const probe = await timed(
+        `probe ${name}`,
+        train.labels.length + test.labels.length,
+        async () => {
+          const trainF = await extractFeatures(train, features as never);
+          const testF = await extractFeatures(test, features as never);
+          return (await linearProbe(trainF, testF, {
+            epochs: preset.probe.epochs,
+            key: foldIn(root, 9),
+            quiet: silent,
+            label: `probe ${name}`,
+          })).top1;
+        },
+      );
       results.push({ name, probe, seconds: (performance.now() - t0) / 1000, command });
       saveResults();
     };
@@ -407,20 +446,21 @@ export async function runPipeline(options: PipelineOptions): Promise<ResultRow[]
       if (!row || row.finetune !== undefined) return;
       const t0 = performance.now();
       const f = preset.finetune;
-      row.finetune = (await timed(`finetune ${name}`, () =>
-        finetuneBeit({
-          config: pretrainModel.config,
-          pretrained: params,
-          train,
-          test,
-          epochs: f.epochs,
-          batchSize: f.batchSize,
-          learningRate: f.lr,
-          layerDecay: f.layerDecay,
-          warmupEpochs: Math.min(1, f.epochs / 4),
-          key: foldIn(root, 10),
-          quiet: silent,
-        }))).top1;
+      row.finetune =
+        (await timed(`finetune ${name}`, f.epochs * trainImages(f.batchSize), () =>
+          finetuneBeit({
+            config: pretrainModel.config,
+            pretrained: params,
+            train,
+            test,
+            epochs: f.epochs,
+            batchSize: f.batchSize,
+            learningRate: f.lr,
+            layerDecay: f.layerDecay,
+            warmupEpochs: Math.min(1, f.epochs / 4),
+            key: foldIn(root, 10),
+            quiet: silent,
+          }))).top1;
       row.seconds += (performance.now() - t0) / 1000;
       saveResults();
     };
@@ -467,7 +507,7 @@ export async function runPipeline(options: PipelineOptions): Promise<ResultRow[]
     const teacherParams = await stage<ViTParams>(
       `${out}/teacher.ckpt`,
       () =>
-        timed("teacher", async () => {
+        timed("teacher", t.epochs * trainImages(t.batchSize), async () => {
           const steps = t.epochs * Math.floor(train.labels.length / t.batchSize);
           const trained = await trainClassifier({
             apply: (p: ViTParams, images, o) => teacherVit.apply(p, images, o),
@@ -572,7 +612,7 @@ export async function runPipeline(options: PipelineOptions): Promise<ResultRow[]
         saveResults();
         Object.assign(
           timings,
-          JSON.parse(await Deno.readTextFile(`${out}/timings.ablations.json`)),
+          readTimings(await Deno.readTextFile(`${out}/timings.ablations.json`)),
         );
         Deno.writeTextFileSync(timingsPath, JSON.stringify(timings, null, 2));
       } else {
@@ -690,7 +730,7 @@ async function writeReport(r: {
   backend: string;
   source: string;
   results: ResultRow[];
-  timings: Record<string, number>;
+  timings: Record<string, StageTiming>;
   parallel: boolean;
   /** Wall time of this invocation (stages finished by an earlier one not counted). */
   seconds: number;
@@ -793,7 +833,17 @@ async function writeReport(r: {
         "",
       ]
       : []),
-    ...Object.entries(r.timings).map(([name, s]) => `- ${name}: ${Math.round(s)} s`),
+    "| stage | time | images | img/s |",
+    "| --- | ---: | ---: | ---: |",
+    ...Object.entries(r.timings).map(([name, t]) =>
+      `| ${name} | ${Math.round(t.seconds)} s | ${t.images} | ${
+        t.images > 0 ? Math.round(t.images / t.seconds) : "–"
+      } |`
+    ),
+    "",
+    `Images: those a stage passes through a network (training epochs × images per epoch; a probe's train and test feature extractions). Backend ${r.backend}${
+      r.backend === "cpu" ? ` on ${getNumThreads()} thread${getNumThreads() > 1 ? "s" : ""}` : ""
+    }.`,
     "",
     "## Training curves",
     "",

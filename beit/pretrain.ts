@@ -25,7 +25,7 @@ import { beitTwoViews } from "../data/transforms.ts";
 import { loadCheckpoint, saveCheckpoint } from "../nn/io/checkpoint.ts";
 import { adamw } from "../nn/optim/alias.ts";
 import { warmupCosine } from "../nn/optim/schedule.ts";
-import { applyUpdates } from "../nn/optim/transform.ts";
+import { applyUpdates, type GradientTransformation } from "../nn/optim/transform.ts";
 import { progressBar } from "../nn/progress.ts";
 import type { vqkd, VqkdParams, VqkdState } from "../vqkd/model.ts";
 import { blockwiseMasks, type MaskingOptions } from "./masking.ts";
@@ -69,6 +69,52 @@ export interface PretrainOptions {
 export interface Pretrained {
   model: ReturnType<typeof beitPretrainModel>;
   params: BeitPretrainParams;
+}
+
+/** What one pretraining step needs (see pretrainStep). */
+export interface PretrainStepInputs<S> {
+  model: ReturnType<typeof beitPretrainModel>;
+  optimizer: GradientTransformation<S>;
+  tokenizer: Tokenizer;
+  params: BeitPretrainParams;
+  opt: S;
+  /** The backbone's view of the batch, normalised: [B, C, H, W]. */
+  backbone: Tensor;
+  /** The tokenizer's view of the same images: [B, C, H, W]. */
+  tokenizerView: Tensor;
+  /** Which patches are masked: bool [B, N], on the CPU. */
+  mask: Tensor;
+  /** Drop path's key for this step. */
+  key: Key;
+  /** Optimise the CLS-bottleneck branch's loss too. */
+  clsBottleneck: boolean;
+}
+
+/**
+ * One pretraining step (run it inside tidy): the tokenizer labels the batch, both
+ * branches predict the masked patches' codes, and AdamW updates the params.
+ *
+ * @returns the new params and optimizer state, and the metrics [loss, loss of the main
+ *   branch, loss of the CLS branch, accuracy of each branch] as one tensor
+ */
+export function pretrainStep<S>(
+  s: PretrainStepInputs<S>,
+): { params: BeitPretrainParams; opt: S; metrics: Tensor } {
+  const tok = s.tokenizer;
+  const tokens = tok.model.apply(tok.params, tok.state, s.tokenizerView).tokens; // [B, N], no gradient
+  const loss = (p: BeitPretrainParams): [Tensor, Tensor] => {
+    const o = s.model.apply(p, s.backbone, { mask: s.mask, train: true, key: s.key });
+    const l = beitPretrainLoss(o, tokens);
+    const accMain = mean(cast(equal(argmax(o.logits, { axis: 1 }), l.labels), "float32"));
+    const accCls = mean(cast(equal(argmax(o.logitsClsPt, { axis: 1 }), l.labels), "float32"));
+    return [
+      s.clsBottleneck ? l.loss : l.lossMain,
+      stack([l.loss, l.lossMain, l.lossClsPt, accMain, accCls]),
+    ];
+  };
+  const { grads, aux } = valueAndGrad(loss, { hasAux: true })(s.params);
+  const { updates, state } = s.optimizer.update(grads, s.opt, s.params);
+  return { params: applyUpdates(s.params, updates), opt: state, metrics: aux };
 }
 
 /**
@@ -143,22 +189,20 @@ export async function pretrainBeit(options: PretrainOptions): Promise<Pretrained
     for await (const batch of loader.epoch(epoch)) {
       const stepKey = foldIn(options.key, 1000 + epoch * loader.batchesPerEpoch + batch.step);
       const mask = blockwiseMasks(foldIn(stepKey, 1), batch.indices.length, masking, "cpu");
-      const out = tidy(() => {
-        const tokens = tok.model.apply(tok.params, tok.state, batch.views.tokenizer).tokens; // [B, N], no gradient
-        const loss = (p: BeitPretrainParams): [Tensor, Tensor] => {
-          const o = model.apply(p, batch.views.backbone, { mask, train: true, key: stepKey });
-          const l = beitPretrainLoss(o, tokens);
-          const accMain = mean(cast(equal(argmax(o.logits, { axis: 1 }), l.labels), "float32"));
-          const accCls = mean(cast(equal(argmax(o.logitsClsPt, { axis: 1 }), l.labels), "float32"));
-          return [
-            useBottleneck ? l.loss : l.lossMain,
-            stack([l.loss, l.lossMain, l.lossClsPt, accMain, accCls]),
-          ];
-        };
-        const { grads, aux } = valueAndGrad(loss, { hasAux: true })(params);
-        const { updates, state } = optimizer.update(grads, opt, params);
-        return { params: applyUpdates(params, updates), opt: state, metrics: aux };
-      });
+      const out = tidy(() =>
+        pretrainStep({
+          model,
+          optimizer,
+          tokenizer: tok,
+          params,
+          opt,
+          backbone: batch.views.backbone,
+          tokenizerView: batch.views.tokenizer,
+          mask,
+          key: stepKey,
+          clsBottleneck: useBottleneck,
+        })
+      );
       disposeReplaced({ params, opt }, out);
       dispose([batch.views, batch.labels, mask]);
       ({ params, opt } = out);

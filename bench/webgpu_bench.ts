@@ -1,7 +1,7 @@
-// Backend benchmarks: matmul GFLOP/s (512², 1024², the ViT shapes and batched attention
-// products), elementwise and reduction GB/s, and one ViT training step, on the CPU and
-// (when an adapter exists) WebGPU. Every measurement first checks its result against the
-// CPU backend. Matmuls are timed as 8 chained products with one wait at the end, median
+// WebGPU benchmarks beside the CPU backend: matmul GFLOP/s (512², 1024², the ViT shapes
+// and batched attention products), elementwise and reduction GB/s, on the CPU and (when
+// an adapter exists) WebGPU. Every measurement first checks its result against the CPU
+// backend. (Training steps: steps_bench.ts; the CPU backend's own rows: cpu_bench.ts.) Matmuls are timed as 8 chained products with one wait at the end, median
 // of 3 runs (WebGPU work is queued; the wait is what costs ~11 ms on llvmpipe), and on
 // adapters with timestamp-query once more by the GPU's timestamps (kernel time only).
 // On CPU adapters (llvmpipe), where WebGPU matmuls read their operands from textures, a
@@ -11,31 +11,10 @@
 
 import * as T from "../mod.ts";
 import { type GpuContext, isCpuAdapter, matmulTuning } from "../tensor/backend/webgpu/mod.ts";
-import { vitTrainStep } from "./vit_train_step.ts";
+import { check, gpuContext, median, sync } from "./_timing.ts";
 
 const HAS_WEBGPU = await T.openBackend("webgpu").then(() => true, () => false);
 const BACKENDS = HAS_WEBGPU ? ["cpu", "webgpu"] : ["cpu"];
-
-/** Waits for all queued work of a backend. */
-async function sync(backend: string): Promise<void> {
-  if (backend === "webgpu") {
-    await gpuContext().sync();
-  }
-}
-
-function median(xs: number[]): number {
-  return [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-}
-
-async function check(label: string, got: T.Tensor, want: T.Tensor, atol: number): Promise<void> {
-  const a = await T.toArray(got);
-  const b = await T.toArray(want);
-  for (let i = 0; i < b.length; i++) {
-    if (!(Math.abs(a[i] - b[i]) <= atol + 1e-4 * Math.abs(b[i]))) {
-      throw new Error(`${label}: result differs from the CPU at ${i}: ${a[i]} vs ${b[i]}`);
-    }
-  }
-}
 
 interface MatmulCase {
   name: string;
@@ -57,10 +36,6 @@ const MATMULS: MatmulCase[] = [
   },
   { name: "attention [128,50,50]×[128,50,64]", a: [128, 50, 50], b: [128, 50, 64] },
 ];
-
-/** The WebGPU context (for syncs and kernel timing). */
-const gpuContext = (): GpuContext =>
-  (T.getBackend("webgpu") as unknown as { context: GpuContext }).context;
 
 /** GFLOP/s by the wall clock, and by timestamp queries (kernel time) where the adapter has them. */
 async function benchMatmul(
@@ -136,25 +111,6 @@ async function benchElementwise(
   return result;
 }
 
-/** The training step of the issue (bench/vit_train_step.ts): median seconds per step. */
-async function benchTrainStep(backend: string): Promise<number> {
-  await T.useBackend(backend);
-  const { step, dispose } = vitTrainStep();
-  const losses: number[] = [];
-  const times: number[] = [];
-  for (let i = 0; i < 4; i++) {
-    const t0 = performance.now();
-    const loss = step();
-    losses.push((await T.toArray(loss))[0]); // the only readback of a step: its loss
-    times.push((performance.now() - t0) / 1000);
-    T.dispose(loss);
-  }
-  if (!losses.every(Number.isFinite)) throw new Error(`training step on ${backend} gave ${losses}`);
-  dispose();
-  await T.useBackend("cpu");
-  return median(times.slice(1)); // the first step compiles kernels
-}
-
 const lines: string[] = [];
 const adapter = HAS_WEBGPU
   ? (T.getBackend("webgpu") as unknown as { context: GpuContext }).context.adapterInfo.description
@@ -192,15 +148,6 @@ for (const b of BACKENDS) ew.push(await benchElementwise(b));
 for (const op of ["add", "exp", "sum"] as const) {
   lines.push(`| ${op} | ${ew.map((r) => r[op].toFixed(2)).join(" | ")} |`);
 }
-lines.push(
-  "",
-  "| ViT training step (width 128, depth 6, batch 64, AdamW) | " +
-    BACKENDS.map((b) => `${b} s`).join(" | ") + " |",
-);
-lines.push("| --- | " + BACKENDS.map(() => "---:").join(" | ") + " |");
-const steps = [];
-for (const b of BACKENDS) steps.push((await benchTrainStep(b)).toFixed(2));
-lines.push(`| one step (median of 3, after a warm-up step) | ${steps.join(" | ")} |`);
 console.log(lines.join("\n"));
 
 for (const backend of BACKENDS) {

@@ -12,38 +12,48 @@
 //     the same whichever path, run split or thread computes it.
 
 import { ELEMENTWISE as E } from "./layouts.ts";
-import { get, i32, inc, KERNEL_PARAMS, locals, minU, param, set, whileLoop } from "./wat.ts";
+import { erf, exp, gelu, geluDerivative, tanh } from "./math_wat.ts";
+import { get, i32, inc, KERNEL_PARAMS, locals, minU, param, Scope, set, whileLoop } from "./wat.ts";
 
-/** A float32 op on four lanes: WAT of a v128 result from its operands' v128 expressions. */
-export type VectorOp = (...operands: string[]) => string;
+/**
+ * A float32 op on four lanes: statements that set local `out` from the operands (local
+ * reads), with constants and temporaries from the kernel's scope.
+ */
+export type VectorOp = (scope: Scope, out: string, ...operands: string[]) => string;
+
+/** An op that is one expression of its operands. */
+const expression =
+  (f: (scope: Scope, ...operands: string[]) => string): VectorOp => (scope, out, ...operands) =>
+    set(out, f(scope, ...operands));
 
 /** Unary float32 ops the WebAssembly backend computes (the rest run in JavaScript). */
 export const UNARY_WAT: Readonly<Record<string, VectorOp>> = {
-  neg: (x) => `(f32x4.neg ${x})`,
-  abs: (x) => `(f32x4.abs ${x})`,
-  square: (x) => `(f32x4.mul ${x} ${x})`,
-  sqrt: (x) => `(f32x4.sqrt ${x})`,
-  rsqrt: (x) => `(f32x4.div (v128.const f32x4 1 1 1 1) (f32x4.sqrt ${x}))`,
-  reciprocal: (x) => `(f32x4.div (v128.const f32x4 1 1 1 1) ${x})`,
+  neg: expression((_, x) => `(f32x4.neg ${x})`),
+  abs: expression((_, x) => `(f32x4.abs ${x})`),
+  square: expression((_, x) => `(f32x4.mul ${x} ${x})`),
+  sqrt: expression((_, x) => `(f32x4.sqrt ${x})`),
+  rsqrt: expression((s, x) => `(f32x4.div ${s.f32(1)} (f32x4.sqrt ${x}))`),
+  reciprocal: expression((s, x) => `(f32x4.div ${s.f32(1)} ${x})`),
   // max(x, 0) keeps NaN (f32x4.max propagates it), as the reference's relu does.
-  relu: (x) => `(f32x4.max ${x} (v128.const f32x4 0 0 0 0))`,
-  floor: (x) => `(f32x4.floor ${x})`,
-  ceil: (x) => `(f32x4.ceil ${x})`,
-  round: (x) => `(f32x4.nearest ${x})`, // ties to even, as NumPy
-  exp: (x) => `(call $exp ${x})`,
-  erf: (x) => `(call $erf ${x})`,
-  gelu: (x) => `(call $gelu ${x})`,
-  geluDerivative: (x) => `(call $gelu_derivative ${x})`,
+  relu: expression((s, x) => `(f32x4.max ${x} ${s.f32(0)})`),
+  floor: expression((_, x) => `(f32x4.floor ${x})`),
+  ceil: expression((_, x) => `(f32x4.ceil ${x})`),
+  round: expression((_, x) => `(f32x4.nearest ${x})`), // ties to even, as NumPy
+  exp,
+  tanh,
+  erf,
+  gelu,
+  geluDerivative,
 };
 
 /** Binary float32 ops the WebAssembly backend computes. */
 export const BINARY_WAT: Readonly<Record<string, VectorOp>> = {
-  add: (a, b) => `(f32x4.add ${a} ${b})`,
-  sub: (a, b) => `(f32x4.sub ${a} ${b})`,
-  mul: (a, b) => `(f32x4.mul ${a} ${b})`,
-  div: (a, b) => `(f32x4.div ${a} ${b})`,
-  maximum: (a, b) => `(f32x4.max ${a} ${b})`, // NaN-propagating, as NumPy's maximum
-  minimum: (a, b) => `(f32x4.min ${a} ${b})`,
+  add: expression((_, a, b) => `(f32x4.add ${a} ${b})`),
+  sub: expression((_, a, b) => `(f32x4.sub ${a} ${b})`),
+  mul: expression((_, a, b) => `(f32x4.mul ${a} ${b})`),
+  div: expression((_, a, b) => `(f32x4.div ${a} ${b})`),
+  maximum: expression((_, a, b) => `(f32x4.max ${a} ${b})`), // NaN-propagating, as NumPy's
+  minimum: expression((_, a, b) => `(f32x4.min ${a} ${b})`),
 };
 
 /** The export name of the kernel for a unary or binary op. */
@@ -51,14 +61,20 @@ export function elementwiseKernelName(kind: "unary" | "binary", op: string): str
   return `${kind}_${op}`;
 }
 
-type Operand = "out" | "x" | "y";
+/** The operands of an elementwise walk (see ELEMENTWISE). */
+export type Operand = "out" | "x" | "y";
 
 /**
  * The shared outer walk: for each run of the last axis inside [start, end), sets each
  * operand's pointer `$p_<operand>` to the run's first element and `$len` to its length,
  * then emits `run`. `$s_<operand>` hold the byte steps along the last axis.
  */
-function walkRuns(operands: Operand[], elementBytes: number, run: string): string {
+export function walkRuns(
+  operands: Operand[],
+  elementBytes: number,
+  run: string,
+  scope?: Scope,
+): string {
   const shift = Math.log2(elementBytes);
   const pointer = (o: Operand) => {
     const offset = `(i32.add (i32.add (i32.mul ${get("i0")} ${get(`${o}0`)}) (i32.mul ${
@@ -77,6 +93,8 @@ function walkRuns(operands: Operand[], elementBytes: number, run: string): strin
       locals("i32", `base_${o}`, `p_${o}`, `s_${o}`, `${o}0`, `${o}1`, `${o}2`, `${o}3`)
     ).join(" ")
   }
+    ${scope?.locals() ?? ""}
+    ${scope?.init() ?? ""}
     ${set("n1", param(E.n1))} ${set("n2", param(E.n2))} ${set("n3", param(E.n3))}
     ${operands.map((o) => set(`base_${o}`, param(E[o]))).join(" ")}
     ${operands.map((o) => fields(o).join(" ")).join("\n    ")}
@@ -105,35 +123,40 @@ function walkRuns(operands: Operand[], elementBytes: number, run: string): strin
 }
 
 /** Advances each operand's pointer by `bytes` (a constant) or by its own step (`"step"`). */
-function advance(operands: Operand[], bytes: number | "step"): string {
+export function advance(operands: Operand[], bytes: number | "step"): string {
   return operands.map((o) => inc(`p_${o}`, bytes === "step" ? get(`s_${o}`) : bytes)).join(" ");
 }
 
 /** A unary float32 kernel: out = op(x). */
 function unaryKernel(name: string, op: VectorOp): string {
-  const vector = `(v128.store ${get("p_out")} ${op("(v128.load (local.get $p_x))")})`;
-  const single = `(f32.store ${get("p_out")}
-    (f32x4.extract_lane 0 ${op("(f32x4.splat (f32.load (local.get $p_x)))")}))`;
-  return `
-  (func (export "${name}") ${KERNEL_PARAMS}
-    ${
-    walkRuns(
-      ["out", "x"],
-      4,
-      `
+  const scope = new Scope();
+  const vector = `${set("va", `(v128.load ${get("p_x")})`)}
+        ${op(scope, "vr", get("va"))}
+        (v128.store ${get("p_out")} ${get("vr")})`;
+  const single = `${set("va", `(f32x4.splat (f32.load ${get("p_x")}))`)}
+        ${op(scope, "vr", get("va"))}
+        (f32.store ${get("p_out")} (f32x4.extract_lane 0 ${get("vr")}))`;
+  const walk = walkRuns(
+    ["out", "x"],
+    4,
+    `
       (if (i32.and (i32.eq ${get("s_out")} ${i32(4)}) (i32.eq ${get("s_x")} ${i32(4)})) (then
         ${
-        whileLoop(
-          "four",
-          `(i32.ge_u ${get("len")} ${i32(4)})`,
-          `${vector} ${advance(["out", "x"], 16)} ${inc("len", -4)}`,
-        )
-      }))
+      whileLoop(
+        "four",
+        `(i32.ge_u ${get("len")} ${i32(4)})`,
+        `${vector} ${advance(["out", "x"], 16)} ${inc("len", -4)}`,
+      )
+    }))
       ${
-        whileLoop("one", get("len"), `${single} ${advance(["out", "x"], "step")} ${inc("len", -1)}`)
-      }`,
-    )
-  })`;
+      whileLoop("one", get("len"), `${single} ${advance(["out", "x"], "step")} ${inc("len", -1)}`)
+    }`,
+    scope,
+  );
+  return `
+  (func (export "${name}") ${KERNEL_PARAMS}
+    ${locals("v128", "va", "vr")}
+    ${walk})`;
 }
 
 /**
@@ -141,26 +164,26 @@ function unaryKernel(name: string, op: VectorOp): string {
  * one steps by one and the other stays (a broadcast value), go four at a time.
  */
 function binaryKernel(name: string, op: VectorOp): string {
+  const scope = new Scope();
   const both = ["out", "x", "y"] as Operand[];
   const load = (o: Operand) => `(v128.load ${get(`p_${o}`)})`;
-  const store = (value: string) => `(v128.store ${get("p_out")} ${value})`;
+  const splat = (o: Operand) => `(f32x4.splat (f32.load ${get(`p_${o}`)}))`;
   const fourLoop = (label: string, x: string, y: string, moving: Operand[]) =>
     whileLoop(
       label,
       `(i32.ge_u ${get("len")} ${i32(4)})`,
-      `${store(op(x, y))} ${advance(moving, 16)} ${inc("len", -4)}`,
+      `${set("va", x)} ${set("vb", y)} ${op(scope, "vr", get("va"), get("vb"))}
+       (v128.store ${get("p_out")} ${get("vr")}) ${advance(moving, 16)} ${inc("len", -4)}`,
     );
-  const splat = (o: Operand) => `(f32x4.splat (f32.load ${get(`p_${o}`)}))`;
-  const single = `(f32.store ${get("p_out")} (f32x4.extract_lane 0 ${op(splat("x"), splat("y"))}))`;
+  const single = `${set("va", splat("x"))} ${set("vb", splat("y"))} ${
+    op(scope, "vr", get("va"), get("vb"))
+  }
+       (f32.store ${get("p_out")} (f32x4.extract_lane 0 ${get("vr")}))`;
   const is = (o: Operand, bytes: number) => `(i32.eq ${get(`s_${o}`)} ${i32(bytes)})`;
-  return `
-  (func (export "${name}") ${KERNEL_PARAMS}
-    ${locals("v128", "fixed")}
-    ${
-    walkRuns(
-      both,
-      4,
-      `
+  const walk = walkRuns(
+    both,
+    4,
+    `
       (if ${is("out", 4)} (then
         (if (i32.and ${is("x", 4)} ${is("y", 4)}) (then
           ${fourLoop("xy", load("x"), load("y"), both)}))
@@ -171,8 +194,12 @@ function binaryKernel(name: string, op: VectorOp): string {
           ${set("fixed", splat("x"))}
           ${fourLoop("y", get("fixed"), load("y"), ["out", "y"])}))))
       ${whileLoop("one", get("len"), `${single} ${advance(both, "step")} ${inc("len", -1)}`)}`,
-    )
-  })`;
+    scope,
+  );
+  return `
+  (func (export "${name}") ${KERNEL_PARAMS}
+    ${locals("v128", "va", "vb", "vr", "fixed")}
+    ${walk})`;
 }
 
 /**

@@ -18,6 +18,17 @@
 // simply drops is returned when the garbage collector finalises its typed array, as a
 // JavaScript array would be.
 
+/** Blocks from this size on carry a shadow ArrayBuffer when the heap is under pressure. */
+const SHADOW_MIN_BYTES = 1 << 16;
+/**
+ * Blocks carved from the top above this address (the heap grew for them) tell the garbage
+ * collector their size (see allocate): a program that drops tensors without disposing
+ * them keeps growing the heap, and the collector then runs often enough to return their
+ * blocks. A program that disposes what it drops stops growing, and adds nothing.
+ */
+const PRESSURE_FROM = 64 << 20;
+/** The property that holds a block's shadow buffer. */
+const SHADOW = Symbol("gcPressure");
 /** Bytes of one WebAssembly page. */
 const PAGE = 65536;
 /** Block alignment and granularity, in bytes. */
@@ -99,6 +110,11 @@ export class Heap {
     const start = this.#take(bytes);
     if (start === null) return null;
     const array = this.#view(dtype, start, length);
+    if (start + bytes === this.#top && this.#top > PRESSURE_FROM && bytes >= SHADOW_MIN_BYTES) {
+      // The collector does not see this memory: an unused ArrayBuffer of the same size,
+      // owned by the array, makes it count (its pages are never touched, so never resident).
+      Object.defineProperty(array, SHADOW, { value: new ArrayBuffer(bytes) });
+    }
     this.#blocks.set(array, { start, bytes });
     this.#sizes.set(start, bytes);
     this.#usedBytes += bytes;

@@ -25,7 +25,7 @@ export const PARAMS_ADDRESS = 1024;
  * (n0 implied by the task range), a pointer and element strides per operand (out, x, y).
  * Tasks are output elements in row-major order of the collapsed shape.
  */
-export const ELEMENTWISE = layout([
+const ELEMENTWISE_FIELDS = [
   "out",
   "x",
   "y",
@@ -44,6 +44,42 @@ export const ELEMENTWISE = layout([
   "y1",
   "y2",
   "y3",
+] as const;
+export const ELEMENTWISE = layout(ELEMENTWISE_FIELDS);
+
+/**
+ * gather: ELEMENTWISE's walk over the index's shape (x: the source with its gathered
+ * axis's stride set to 0, y: the int32 index), plus that axis's stride and size, and a
+ * word the kernel sets to 1 when an index is out of range.
+ */
+export const GATHER = layout([...ELEMENTWISE_FIELDS, "axisStride", "axisSize", "bad"]);
+
+/**
+ * scatterAdd into `out` (a copy of x): tasks are positions of the index's shape without
+ * the scatter axis (up to three collapsed axes, n0 implied), each walking that axis:
+ * `length` steps of `outStep`·index, `updatesStep`, `indexStep`. `bad` as in GATHER.
+ */
+export const SCATTER = layout([
+  "out",
+  "updates",
+  "index",
+  "n1",
+  "n2",
+  "out0",
+  "out1",
+  "out2",
+  "updates0",
+  "updates1",
+  "updates2",
+  "index0",
+  "index1",
+  "index2",
+  "length",
+  "outStep",
+  "updatesStep",
+  "indexStep",
+  "axisSize",
+  "bad",
 ]);
 
 /**

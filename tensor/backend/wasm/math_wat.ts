@@ -1,12 +1,16 @@
 // Special functions on four float32 lanes, in WebAssembly SIMD, for the kernels that need
-// them (exp, erf, gelu and its derivative, softmax). Each is a `(func $name (param v128)
-// (result v128))`; the elementwise kernels call it once per four elements and, for the
-// last few elements of a row, on a vector holding one element, so a value gets the same
-// result wherever it sits in a tensor and whichever thread computes it.
+// them (exp, tanh, erf, gelu and its derivative, softmax). Each generator emits
+// statements that set a v128 local to f(x), inlined into the kernel's loop, its constants
+// hoisted to the kernel's entry by a Scope (wat.ts). The elementwise kernels apply them
+// to four elements at a time and, for the last few elements of a row, to a vector holding
+// one element, so a value gets the same result wherever it sits in a tensor and whichever
+// thread computes it.
 //
 //   exp(x) = 2^n · e^r,  n = round(x / ln 2),  r = x − n·ln 2 (Cody–Waite: ln 2 in two
 //            parts), e^r by a degree-7 polynomial (Cephes' expf, ~1 ulp); 2^n applied as
 //            2^⌊n/2⌋ · 2^(n−⌊n/2⌋), so results that are subnormal or overflow come out right.
+//   tanh(x) = sign(x)·t(|x|): t(a) = e/(e + 2) with e = e^(2a) − 1 (by its Taylor series
+//            for 2a < ½) below a = 0.55, where 1 − 2/(e^(2a) + 1) would cancel; above, the latter.
 //   erfc(a), a ≥ 0: Numerical Recipes' erfcc, t = 1/(1 + a/2),
 //            erfc ≈ t · exp(−a² + P(t)), fractional error < 1.2e-7.
 //   erf(x):  the Taylor series x·Σ cₙx²ⁿ for |x| < ½, 1 − erfc(|x|) with x's sign beyond.
@@ -16,11 +20,15 @@
 // These are the algorithms of the float32 CPU functions in special_math.ts and of the
 // WGSL kernels, in float32 arithmetic.
 
-import { f32x4, get, horner, locals, set } from "./wat.ts";
+import { get, horner, type Scope, set } from "./wat.ts";
 
 const LOG2E = 1.4426950408889634;
 const LN2_HI = 0.693359375;
 const LN2_LO = -2.12194440e-4;
+/** 1.5·2^23: adding it rounds a float32 of magnitude < 2^22 to an integer. */
+const ROUNDER = 12582912;
+/** The bit pattern of ROUNDER (0x4B400000). */
+const ROUNDER_BITS = 0x4b400000;
 const SQRT_HALF = 0.7071067811865476;
 const INV_SQRT_2PI = 0.3989422804014327;
 const TWO_OVER_SQRT_PI = 1.1283791670955126;
@@ -33,6 +41,20 @@ const EXP_POLY = [
   4.1665795894e-2,
   1.6666665459e-1,
   5.0000001201e-1,
+];
+
+/** Taylor coefficients of (e^x − 1)/x to x⁹/10!, highest degree first. */
+const EXPM1_TAYLOR = [
+  1 / 3628800,
+  1 / 362880,
+  1 / 40320,
+  1 / 5040,
+  1 / 720,
+  1 / 120,
+  1 / 24,
+  1 / 6,
+  1 / 2,
+  1,
 ];
 
 /** Numerical Recipes' erfcc polynomial in t, highest degree first. */
@@ -52,99 +74,145 @@ const ERFC_POLY = [
 /** Taylor coefficients of erf(x)/(2x/√π) in x², highest degree first. */
 const ERF_TAYLOR = [1 / 9360, -1 / 1320, 1 / 216, -1 / 42, 1 / 10, -1 / 3, 1];
 
-/** The math functions, as WAT `(func …)` definitions. */
-export function mathFunctions(): string {
+/** Four lanes of one i32 constant (integer constants are cheap to rebuild in V8). */
+const i32x4 = (v: number) => `(v128.const i32x4 ${v} ${v} ${v} ${v})`;
+
+/** Statements setting local `out` to e^x (NaN → NaN, +inf → +inf, −inf → 0). */
+export function exp(s: Scope, out: string, x: string): string {
+  const [z, t, n, r, y, k, k1] = ["z", "t", "n", "r", "y", "k", "k1"].map((v) =>
+    s.temp(`exp_${v}`)
+  );
   return `
-  ;; e^x on four lanes (NaN → NaN, +inf → +inf, −inf → 0).
-  (func $exp (param $x v128) (result v128)
-    ${locals("v128", "z", "n", "r", "y")} ${locals("v128", "k", "k1")}
-    ;; beyond [−104, 89] e^x is 0 or +inf in float32; the clamp keeps n in range
-    ${set("z", `(f32x4.max (f32x4.min ${get("x")} ${f32x4(89)}) ${f32x4(-104)})`)}
-    ${set("n", `(f32x4.nearest (f32x4.mul ${get("z")} ${f32x4(LOG2E)}))`)}
-    ${set("r", `(f32x4.sub ${get("z")} (f32x4.mul ${get("n")} ${f32x4(LN2_HI)}))`)}
-    ${set("r", `(f32x4.sub ${get("r")} (f32x4.mul ${get("n")} ${f32x4(LN2_LO)}))`)}
+    ;; beyond [−104, 89] e^x is 0 or +inf in float32; the clamp keeps n in range. pmin and
+    ;; pmax are single instructions, and keep a NaN in x (a comparison with NaN is false).
+    ${set(z, `(f32x4.pmax (f32x4.pmin ${x} ${s.f32(89)}) ${s.f32(-104)})`)}
+    ;; n = round(z / ln 2): adding 1.5·2^23 rounds to an integer (ties to even) and leaves
+    ;; it in the low bits of the sum, so k = bits − bits(1.5·2^23) is n as an integer.
+    ${set(t, `(f32x4.add (f32x4.mul ${get(z)} ${s.f32(LOG2E)}) ${s.f32(ROUNDER)})`)}
+    ${set(n, `(f32x4.sub ${get(t)} ${s.f32(ROUNDER)})`)}
+    ${set(k, `(i32x4.sub ${get(t)} ${i32x4(ROUNDER_BITS)})`)}
+    ${set(r, `(f32x4.sub ${get(z)} (f32x4.mul ${get(n)} ${s.f32(LN2_HI)}))`)}
+    ${set(r, `(f32x4.sub ${get(r)} (f32x4.mul ${get(n)} ${s.f32(LN2_LO)}))`)}
     ;; e^r ≈ 1 + r + r²·P(r)
-    ${set("y", horner(get("r"), EXP_POLY))}
+    ${set(y, horner(s, get(r), EXP_POLY))}
     ${
     set(
-      "y",
-      `(f32x4.add (f32x4.add (f32x4.mul ${get("y")} (f32x4.mul ${get("r")} ${get("r")})) ${
-        get("r")
-      }) ${f32x4(1)})`,
-    )
-  }
-    ;; · 2^n as 2^k1 · 2^(n − k1), k1 = ⌊n/2⌋: each factor a normal float32
-    ${set("k", "(i32x4.trunc_sat_f32x4_s (local.get $n))")}
-    ${set("k1", "(i32x4.shr_s (local.get $k) (i32.const 1))")}
-    ${set("k", "(i32x4.sub (local.get $k) (local.get $k1))")}
-    (f32x4.mul
-      (f32x4.mul ${get("y")} (i32x4.shl (i32x4.add ${
-    get("k1")
-  } (v128.const i32x4 127 127 127 127)) (i32.const 23)))
-      (i32x4.shl (i32x4.add ${get("k")} (v128.const i32x4 127 127 127 127)) (i32.const 23))))
-
-  ;; erfc(a) for a ≥ 0 (Numerical Recipes' erfcc).
-  (func $erfc_nonnegative (param $a v128) (result v128)
-    ${locals("v128", "t")}
-    ${
-    set(
-      "t",
-      `(f32x4.div ${f32x4(1)} (f32x4.add ${f32x4(1)} (f32x4.mul ${f32x4(0.5)} ${get("a")})))`,
-    )
-  }
-    (f32x4.mul ${get("t")}
-      (call $exp (f32x4.sub ${horner(get("t"), ERFC_POLY)} (f32x4.mul ${get("a")} ${get("a")})))))
-
-  ;; erf(x): Taylor series below |x| = ½, 1 − erfc(|x|) (with x's sign) beyond.
-  (func $erf (param $x v128) (result v128)
-    ${locals("v128", "x2", "series", "tail")}
-    ${set("x2", `(f32x4.mul ${get("x")} ${get("x")})`)}
-    ${
-    set(
-      "series",
-      `(f32x4.mul (f32x4.mul ${f32x4(TWO_OVER_SQRT_PI)} ${get("x")}) ${
-        horner(get("x2"), ERF_TAYLOR)
+      y,
+      `(f32x4.add (f32x4.add (f32x4.mul ${get(y)} (f32x4.mul ${get(r)} ${get(r)})) ${get(r)}) ${
+        s.f32(1)
       })`,
     )
   }
-    ${set("tail", `(f32x4.sub ${f32x4(1)} (call $erfc_nonnegative (f32x4.abs ${get("x")})))`)}
-    ;; copy x's sign onto the tail: erf is odd
+    ;; · 2^n as 2^k1 · 2^(k − k1), k1 = ⌊k/2⌋: each factor a normal float32
+    ${set(k1, `(i32x4.shr_s ${get(k)} (i32.const 1))`)}
+    ${set(k, `(i32x4.sub ${get(k)} ${get(k1)})`)}
     ${
     set(
-      "tail",
-      `(v128.bitselect ${get("x")} ${
-        get("tail")
-      } (v128.const i32x4 0x80000000 0x80000000 0x80000000 0x80000000))`,
+      out,
+      `(f32x4.mul
+      (f32x4.mul ${get(y)} (i32x4.shl (i32x4.add ${get(k1)} ${i32x4(127)}) (i32.const 23)))
+      (i32x4.shl (i32x4.add ${get(k)} ${i32x4(127)}) (i32.const 23)))`,
     )
-  }
-    (v128.bitselect ${get("series")} ${get("tail")} (f32x4.lt (f32x4.abs ${get("x")}) ${
-    f32x4(0.5)
-  })))
+  }`;
+}
 
-  ;; gelu(x) = x·Φ(x).
-  (func $gelu (param $x v128) (result v128)
-    ${locals("v128", "e")}
-    ${set("e", `(call $erfc_nonnegative (f32x4.mul (f32x4.abs ${get("x")}) ${f32x4(SQRT_HALF)}))`)}
-    (v128.bitselect
-      (f32x4.mul (f32x4.mul ${f32x4(0.5)} ${get("x")}) ${get("e")})
-      (f32x4.mul ${get("x")} (f32x4.sub ${f32x4(1)} (f32x4.mul ${f32x4(0.5)} ${get("e")})))
-      (f32x4.lt ${get("x")} ${f32x4(0)})))
-
-  ;; gelu'(x) = Φ(x) + x·φ(x).
-  (func $gelu_derivative (param $x v128) (result v128)
-    ${locals("v128", "e", "cdf")}
-    ${set("e", `(call $erfc_nonnegative (f32x4.mul (f32x4.abs ${get("x")}) ${f32x4(SQRT_HALF)}))`)}
+/** Statements setting `out` to tanh(x), x a local read. */
+export function tanh(s: Scope, out: string, x: string): string {
+  const [a, e, m, small] = ["a", "e", "m", "small"].map((v) => s.temp(`tanh_${v}`));
+  return `
+    ${set(a, `(f32x4.add (f32x4.abs ${x}) (f32x4.abs ${x}))`)} ;; 2|x|
+    ${exp(s, e, get(a))}
+    ;; e^(2a) − 1: the Taylor series below 2a = ½, else from the exponential
     ${
     set(
-      "cdf",
-      `(v128.bitselect (f32x4.mul ${f32x4(0.5)} ${get("e")}) (f32x4.sub ${f32x4(1)} (f32x4.mul ${
-        f32x4(0.5)
-      } ${get("e")})) (f32x4.lt ${get("x")} ${f32x4(0)}))`,
+      m,
+      `(v128.bitselect (f32x4.mul ${horner(s, get(a), EXPM1_TAYLOR)} ${get(a)}) (f32x4.sub ${
+        get(e)
+      } ${s.f32(1)}) (f32x4.lt ${get(a)} ${s.f32(0.5)}))`,
     )
   }
-    (f32x4.add ${get("cdf")}
-      (f32x4.mul ${get("x")}
-        (f32x4.mul (call $exp (f32x4.mul ${f32x4(-0.5)} (f32x4.mul ${get("x")} ${get("x")})))
-          ${f32x4(INV_SQRT_2PI)}))))
-`;
+    ${set(small, `(f32x4.div ${get(m)} (f32x4.add ${get(m)} ${s.f32(2)}))`)}
+    ${
+    set(
+      out,
+      `(v128.bitselect ${get(small)} (f32x4.sub ${s.f32(1)} (f32x4.div ${s.f32(2)} (f32x4.add ${
+        get(e)
+      } ${s.f32(1)}))) (f32x4.lt ${get(a)} ${s.f32(1.1)}))`,
+    )
+  }
+    ;; tanh is odd: x's sign on the result
+    ${set(out, `(v128.bitselect ${x} ${get(out)} ${i32x4(0x80000000)})`)}`;
+}
+
+/** Statements setting `out` to erfc(a) for a ≥ 0 (Numerical Recipes' erfcc); a: a local read. */
+function erfcNonnegative(s: Scope, out: string, a: string): string {
+  const t = s.temp("erfc_t");
+  return `
+    ${set(t, `(f32x4.div ${s.f32(1)} (f32x4.add ${s.f32(1)} (f32x4.mul ${s.f32(0.5)} ${a})))`)}
+    ${exp(s, out, `(f32x4.sub ${horner(s, get(t), ERFC_POLY)} (f32x4.mul ${a} ${a}))`)}
+    ${set(out, `(f32x4.mul ${get(t)} ${get(out)})`)}`;
+}
+
+/** Statements setting `out` to erf(x), x a local read. */
+export function erf(s: Scope, out: string, x: string): string {
+  const [a, series, x2] = ["a", "series", "x2"].map((v) => s.temp(`erf_${v}`));
+  return `
+    ${set(a, `(f32x4.abs ${x})`)}
+    ${set(x2, `(f32x4.mul ${x} ${x})`)}
+    ${
+    set(
+      series,
+      `(f32x4.mul (f32x4.mul ${s.f32(TWO_OVER_SQRT_PI)} ${x}) ${horner(s, get(x2), ERF_TAYLOR)})`,
+    )
+  }
+    ${erfcNonnegative(s, out, get(a))}
+    ${set(out, `(f32x4.sub ${s.f32(1)} ${get(out)})`)}
+    ;; x's sign on the tail (erf is odd), the series below |x| = ½
+    ${set(out, `(v128.bitselect ${x} ${get(out)} ${i32x4(0x80000000)})`)}
+    ${set(out, `(v128.bitselect ${get(series)} ${get(out)} (f32x4.lt ${get(a)} ${s.f32(0.5)}))`)}`;
+}
+
+/** Statements setting `out` to Φ(x) (the standard normal CDF) through erfc; x a local read. */
+function normalCdf(s: Scope, out: string, x: string): string {
+  const e = s.temp("cdf_e");
+  return `
+    ${set(out, `(f32x4.mul (f32x4.abs ${x}) ${s.f32(SQRT_HALF)})`)}
+    ${erfcNonnegative(s, e, get(out))}
+    ${set(e, `(f32x4.mul ${s.f32(0.5)} ${get(e)})`)} ;; ½·erfc(|x|/√2) = Φ(−|x|)
+    ${
+    set(
+      out,
+      `(v128.bitselect ${get(e)} (f32x4.sub ${s.f32(1)} ${get(e)}) (f32x4.lt ${x} ${s.f32(0)}))`,
+    )
+  }`;
+}
+
+/** Statements setting `out` to gelu(x) = x·Φ(x), x a local read. */
+export function gelu(s: Scope, out: string, x: string): string {
+  const e = s.temp("gelu_e");
+  return `
+    ${erfcNonnegative(s, e, `(f32x4.mul (f32x4.abs ${x}) ${s.f32(SQRT_HALF)})`)}
+    ${
+    set(
+      out,
+      `(v128.bitselect
+      (f32x4.mul (f32x4.mul ${s.f32(0.5)} ${x}) ${get(e)})
+      (f32x4.mul ${x} (f32x4.sub ${s.f32(1)} (f32x4.mul ${s.f32(0.5)} ${get(e)})))
+      (f32x4.lt ${x} ${s.f32(0)}))`,
+    )
+  }`;
+}
+
+/** Statements setting `out` to gelu'(x) = Φ(x) + x·φ(x), x a local read. */
+export function geluDerivative(s: Scope, out: string, x: string): string {
+  const pdf = s.temp("gelu_pdf");
+  return `
+    ${normalCdf(s, out, x)}
+    ${exp(s, pdf, `(f32x4.mul ${s.f32(-0.5)} (f32x4.mul ${x} ${x}))`)}
+    ${
+    set(
+      out,
+      `(f32x4.add ${get(out)} (f32x4.mul ${x} (f32x4.mul ${get(pdf)} ${s.f32(INV_SQRT_2PI)})))`,
+    )
+  }`;
 }

@@ -206,6 +206,108 @@ function microKernel(fma: boolean): string {
           (if ${get("q")} (then ${step(0, 0)}))`;
 }
 
+/** Lanes of two v128 as one shuffle: lane l < 4 of `a`, lane l − 4 of `b`. */
+function shuffle32(a: string, b: string, lanes: number[]): string {
+  const bytes = lanes.flatMap((l) => [0, 1, 2, 3].map((i) => 4 * l + i));
+  return `(i8x16.shuffle ${bytes.join(" ")} ${a} ${b})`;
+}
+
+/**
+ * Packs this pass's part of the task's rows of A, columns kc0 … kc0 + depth, into
+ * packedA[ib][depth][4] (rows past M are zero). Full blocks of 4 rows whose columns are
+ * contiguous load four rows of four and transpose them in registers; whose rows are
+ * contiguous (Aᵀ read in place, as gᵀ in a weight gradient) copy one v128 per k.
+ */
+function packA(): string {
+  // the 4×4 transpose of r0…r3 (rows i … i + 3, columns kk … kk + 3) into four stores
+  const transpose = `
+               ${set("t0", shuffle32(get("r0"), get("r1"), [0, 4, 1, 5]))}
+               ${set("t1", shuffle32(get("r2"), get("r3"), [0, 4, 1, 5]))}
+               ${set("t2", shuffle32(get("r0"), get("r1"), [2, 6, 3, 7]))}
+               ${set("t3", shuffle32(get("r2"), get("r3"), [2, 6, 3, 7]))}
+               (v128.store ${get("dst")} ${shuffle32(get("t0"), get("t1"), [0, 1, 4, 5])})
+               (v128.store offset=16 ${get("dst")} ${shuffle32(get("t0"), get("t1"), [2, 3, 6, 7])})
+               (v128.store offset=32 ${get("dst")} ${shuffle32(get("t2"), get("t3"), [0, 1, 4, 5])})
+               (v128.store offset=48 ${get("dst")} ${
+    shuffle32(get("t2"), get("t3"), [2, 3, 6, 7])
+  })`;
+  const rowAt = (r: number) =>
+    `(v128.load (i32.add ${get("src")} (i32.mul ${i32(r)} ${get("aRow")})))`;
+  const oneColumn = (guarded: boolean) => {
+    const element = `(f32.load ${get("at")})`;
+    const value = guarded
+      ? `(if (result f32) (i32.lt_u (i32.add (i32.shl ${get("ib")} (i32.const 2)) ${get("ii")}) ${
+        get("rows")
+      }) (then ${element}) (else (f32.const 0)))`
+      : element;
+    return `${set("ii", i32(0))} ${set("at", get("src"))}
+               ${
+      whileLoop(
+        "pack4",
+        `(i32.lt_u ${get("ii")} (i32.const 4))`,
+        `(f32.store ${get("dst")} ${value}) ${inc("at", get("aRow"))} ${inc("dst", 4)} ${
+          inc("ii", 1)
+        }`,
+      )
+    }
+               ${inc("src", get("aCol"))} ${inc("kk", 1)}`;
+  };
+  return `
+           ;; packedA[ib][0 … depth)[4] from A[i0 + 4·ib …][kc0 …]
+           ${set("dst", get("packedA"))}
+           ${set("ib", i32(0))}
+           ${
+    whileLoop(
+      "packA",
+      `(i32.lt_u ${get("ib")} ${get("blocks4")})`,
+      `${set("kk", i32(0))}
+           ${
+        set(
+          "src",
+          `(i32.add ${get("aBase")} (i32.add (i32.mul (i32.shl ${get("ib")} (i32.const 2)) ${
+            get("aRow")
+          }) (i32.mul ${get("kc0")} ${get("aCol")})))`,
+        )
+      }
+           (if (i32.le_u (i32.shl (i32.add ${get("ib")} (i32.const 1)) (i32.const 2)) ${
+        get("rows")
+      })
+             (then
+               (if (i32.eq ${get("aRow")} (i32.const 4))
+                 (then ;; four rows side by side: one load per k
+                   ${
+        whileLoop(
+          "packT",
+          `(i32.lt_u ${get("kk")} ${get("depth")})`,
+          `(v128.store ${get("dst")} (v128.load ${get("src")}))
+                    ${inc("src", get("aCol"))} ${inc("dst", 16)} ${inc("kk", 1)}`,
+        )
+      })
+                 (else
+                   (if (i32.eq ${get("aCol")} (i32.const 4)) (then ;; rows of contiguous k
+                     ${
+        whileLoop(
+          "pack16",
+          `(i32.le_u (i32.add ${get("kk")} (i32.const 4)) ${get("depth")})`,
+          `${set("r0", rowAt(0))} ${set("r1", rowAt(1))} ${set("r2", rowAt(2))} ${
+            set("r3", rowAt(3))
+          }
+               ${transpose}
+               ${inc("src", 16)} ${inc("dst", 64)} ${inc("kk", 4)}`,
+        )
+      }))
+                   ${
+        whileLoop("packRest", `(i32.lt_u ${get("kk")} ${get("depth")})`, oneColumn(false))
+      })))
+             (else
+               ${
+        whileLoop("packEdge", `(i32.lt_u ${get("kk")} ${get("depth")})`, oneColumn(true))
+      }))
+           ${inc("ib", 1)}`,
+    )
+  }`;
+}
+
 /** The product kernel (see the header). */
 function gemm(fma: boolean): string {
   return `
@@ -257,7 +359,25 @@ function gemm(fma: boolean): string {
       "bias",
     )
   }
-    ${locals("v128", ...ACC, "a", "b0", "b1", "bias0", "bias1")}
+    ${
+    locals(
+      "v128",
+      ...ACC,
+      "a",
+      "b0",
+      "b1",
+      "bias0",
+      "bias1",
+      "r0",
+      "r1",
+      "r2",
+      "r3",
+      "t0",
+      "t1",
+      "t2",
+      "t3",
+    )
+  }
     ${set("m", param(L.m))} ${set("k", param(L.k))} ${set("n", param(L.n))}
     ${set("aRow", `(i32.shl ${param(L.aRow)} (i32.const 2))`)}
     ${set("aCol", `(i32.shl ${param(L.aCol)} (i32.const 2))`)}
@@ -296,7 +416,7 @@ function gemm(fma: boolean): string {
       ${set("jEnd", `(i32.add ${get("jStart")} ${param(L.colsPerBlock)})`)}
       ${set("jEnd", minU(get("jEnd"), get("n")))}
 
-      ;; pack rows i0 … i0 + rows of A: packedA[ib][p][4], rows past M are zero
+      ;; A[batch][i0, 0]
       ${
         set(
           "aBase",
@@ -305,44 +425,6 @@ function gemm(fma: boolean): string {
           } (i32.shl ${get("batch")} (i32.const 2)))) (i32.const 2)) (i32.mul ${get("i0")} ${
             get("aRow")
           })))`,
-        )
-      }
-      ${set("dst", get("packedA"))}
-      ${set("ib", i32(0))}
-      ${
-        whileLoop(
-          "packA",
-          `(i32.lt_u ${get("ib")} ${get("blocks4")})`,
-          `${set("kk", i32(0))}
-           ${
-            whileLoop(
-              "packK",
-              `(i32.lt_u ${get("kk")} ${get("k")})`,
-              `${set("ii", i32(0))}
-               ${
-                set(
-                  "src",
-                  `(i32.add ${get("aBase")} (i32.add (i32.mul (i32.shl ${
-                    get("ib")
-                  } (i32.const 2)) ${get("aRow")}) (i32.mul ${get("kk")} ${get("aCol")})))`,
-                )
-              }
-               ${
-                whileLoop(
-                  "pack4",
-                  `(i32.lt_u ${get("ii")} (i32.const 4))`,
-                  `(f32.store ${get("dst")} (if (result f32)
-                     (i32.lt_u (i32.add (i32.shl ${get("ib")} (i32.const 2)) ${get("ii")}) ${
-                    get("rows")
-                  })
-                     (then (f32.load ${get("src")})) (else (f32.const 0))))
-                   ${inc("src", get("aRow"))} ${inc("dst", 4)} ${inc("ii", 1)}`,
-                )
-              }
-               ${inc("kk", 1)}`,
-            )
-          }
-           ${inc("ib", 1)}`,
         )
       }
 
@@ -356,6 +438,7 @@ function gemm(fma: boolean): string {
            ${set("kk", i32(MATMUL_DEPTH_PER_PASS))}
            ${set("depth", minU(get("depth"), get("kk")))}
            ${set("first", `(i32.eqz ${get("kc0")})`)}
+           ${packA()}
            ${set("panel", `(i32.shr_u ${get("jStart")} (i32.const 3))`)}
            ${
             whileLoop(
@@ -429,9 +512,9 @@ function gemm(fma: boolean): string {
           ${
                     set(
                       "aBlock",
-                      `(i32.add ${get("packedA")} (i32.shl (i32.add (i32.mul ${get("ib")} ${
-                        get("k")
-                      }) ${get("kc0")}) (i32.const 4)))`,
+                      `(i32.add ${get("packedA")} (i32.shl (i32.mul ${get("ib")} ${
+                        get("depth")
+                      }) (i32.const 4)))`,
                     )
                   }
           ${microKernel(fma)}

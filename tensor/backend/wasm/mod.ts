@@ -38,8 +38,10 @@ import {
   binaryF32,
   contiguousCopy,
   copyInto,
+  gather4,
   matmulF32,
   rowKernel,
+  scatterAddF32,
   sumF32,
   unaryF32,
 } from "./kernels.ts";
@@ -130,10 +132,11 @@ export const cpuBackend: Backend = {
     return adopt(js.matmul(a, b, bias));
   },
   gather(x, index, axis): TypedArray {
-    return adopt(js.gather(x, index, axis));
+    return gather4(x, index, axis) ?? adopt(js.gather(x, index, axis));
   },
   scatterAdd(x, index, updates, axis): TypedArray {
-    return adopt(js.scatterAdd(x, index, updates, axis));
+    const out = x.dtype === "float32" ? scatterAddF32(x, index, updates, axis) : null;
+    return out ?? adopt(js.scatterAdd(x, index, updates, axis));
   },
   concat(xs, axis, outShape): TypedArray {
     const dtype = xs[0].dtype;

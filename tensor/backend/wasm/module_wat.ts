@@ -4,7 +4,7 @@
 
 import { adamKernels } from "./adam_wat.ts";
 import { elementwiseKernels } from "./elementwise_wat.ts";
-import { mathFunctions } from "./math_wat.ts";
+import { indexingKernels } from "./indexing_wat.ts";
 import { matmulKernels } from "./matmul_wat.ts";
 import { reduceKernels } from "./reduce_wat.ts";
 import { rowKernels } from "./rows_wat.ts";
@@ -19,8 +19,8 @@ export function kernelModuleText(options: { fma: boolean }): string {
   return `(module
   ;; the heap (heap.ts): shared between the threads of the pool, at most 4 GiB
   (import "env" "memory" (memory 1 65536 shared))
-  ${mathFunctions()}
   ${elementwiseKernels()}
+  ${indexingKernels()}
   ${matmulKernels(options.fma)}
   ${reduceKernels()}
   ${rowKernels()}

@@ -11,6 +11,7 @@
 // vector holding them, so the split of a row into fours never changes a value.
 
 import { ROWS as R } from "./layouts.ts";
+import { exp } from "./math_wat.ts";
 import {
   get,
   highHalf,
@@ -19,6 +20,7 @@ import {
   locals,
   param,
   paramF32,
+  Scope,
   set,
   sumLanes,
   whileLoop,
@@ -104,9 +106,10 @@ function rowStats(): string {
 }
 
 /** A row kernel: `body` runs for each row r in [start, end) with the row pointers set. */
-function rowsKernel(name: string, body: string): string {
+function rowsKernel(name: string, body: string, scope = new Scope()): string {
   return `
   (func (export "${name}") ${KERNEL_PARAMS}
+    ${scope.locals()}
     ${locals("i32", "r", "bytes", "rowStart", "px", "pg", "po", "at", "pw", "pb")}
     ${
     locals(
@@ -128,6 +131,7 @@ function rowsKernel(name: string, body: string): string {
     )
   }
     ${locals("f64", "d", "mean", "rstd", "s1", "s2", "x", "y")}
+    ${scope.init()}
     ${set("bytes", `(i32.shl ${param(R.d)} (i32.const 2))`)}
     ${set("d", `(f64.convert_i32_u ${param(R.d)})`)}
     ${set("pw", param(R.weight))} ${set("pb", param(R.bias))}
@@ -215,6 +219,7 @@ function layerNormGrad(): string {
 }
 
 function softmax(): string {
+  const scope = new Scope();
   return rowsKernel(
     "softmax",
     `
@@ -240,11 +245,11 @@ function softmax(): string {
       ${
       overRow(
         "exp",
-        `${set("v", `(call $exp (f32x4.sub ${four("px")} ${get("c1")}))`)}
+        `${set("t", `(f32x4.sub ${four("px")} ${get("c1")})`)} ${exp(scope, "v", get("t"))}
          ${storeFour(get("v"))}
          ${set("lo", `(f64x2.add ${get("lo")} ${low(get("v"))})`)}
          ${set("hi", `(f64x2.add ${get("hi")} ${high(get("v"))})`)}`,
-        `${set("v", `(call $exp (f32x4.sub ${one("px")} ${get("c1")}))`)}
+        `${set("t", `(f32x4.sub ${one("px")} ${get("c1")})`)} ${exp(scope, "v", get("t"))}
          ${storeOne(get("v"))}
          ${
           set("s1", `(f64.add ${get("s1")} (f64.promote_f32 (f32x4.extract_lane 0 ${get("v")})))`)
@@ -260,6 +265,7 @@ function softmax(): string {
         storeOne(`(f32x4.div ${one("po")} ${get("c2")})`),
       )
     }`,
+    scope,
   );
 }
 

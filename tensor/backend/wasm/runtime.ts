@@ -93,18 +93,19 @@ export function wasmRuntime(): Runtime {
       if (n === undefined) throw new Error(`No CPU kernel named "${name}"`);
       return n;
     },
-    setParams(layout, ints, floats32 = {}) {
+    setParams(layout, ints, floats32) {
       if (words.buffer.byteLength !== heap.capacity) {
         words = heap.i32;
         floats = heap.f32;
       }
       const base = PARAMS_ADDRESS / 4;
+      const offsets = layout as Record<string, number>;
       words.fill(0, base, base + layout.words);
-      for (const [field, value] of Object.entries(ints)) {
-        words[base + (layout as Record<string, number>)[field] / 4] = value as number;
+      for (const field in ints) {
+        words[base + offsets[field] / 4] = (ints as Record<string, number>)[field];
       }
-      for (const [field, value] of Object.entries(floats32)) {
-        floats[base + (layout as Record<string, number>)[field] / 4] = value as number;
+      for (const field in floats32) {
+        floats[base + offsets[field] / 4] = (floats32 as Record<string, number>)[field];
       }
     },
   };

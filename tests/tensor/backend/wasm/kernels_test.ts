@@ -238,3 +238,20 @@ Deno.test("the kernel module runs on an unshared memory (one thread, no cross-or
   );
   assert.deepEqual(Array.from(out), [-1, 2, -3, 4, -5, 6]);
 });
+
+Deno.test("cpu gather and scatterAdd take negative indices and report ones out of range", () => {
+  const x = T.tensor([[1, 2, 3], [4, 5, 6]]);
+  const index = T.tensor([[-1, 0], [2, -3]], { dtype: "int32" });
+  assert.deepEqual(T.toArraySync(T.gather(x, index, { axis: 1 })), new Float32Array([3, 1, 6, 4]));
+  const added = T.scatterAdd(T.zeros([2, 3]), index, T.ones([2, 2]), { axis: 1 });
+  assert.deepEqual(T.toArraySync(added), new Float32Array([1, 0, 1, 1, 0, 1]));
+  const bad = T.tensor([[0, 3]], { dtype: "int32" });
+  assert.throws(
+    () => T.gather(x, bad, { axis: 1 }),
+    /Cannot gather: index 3 is out of range for axis 1 of size 3/,
+  );
+  assert.throws(
+    () => T.scatterAdd(T.zeros([2, 3]), bad, T.ones([1, 2]), { axis: 1 }),
+    /Cannot scatterAdd: index 3 is out of range for axis 1 of size 3/,
+  );
+});
