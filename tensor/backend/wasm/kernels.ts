@@ -183,9 +183,11 @@ export function matmulF32(a: View, b: View, bias: View | null): HeapArray | null
   const colsPerBlock = 8 * Math.ceil(panels / Math.max(1, columnSplit));
   const colBlocks = Math.ceil(n / colsPerBlock);
   const packedAStride = MATMUL_ROWS_PER_TASK * Math.min(k, MATMUL_DEPTH_PER_PASS) * 4;
+  // B's rows contiguous and whole panels of 8: the micro-kernel reads B in place.
+  const directB = b.strides[r - 1] === 1 && n % 8 === 0;
   const scratch = [
     heap.scratch(8 * batch), // batch offsets of A and B
-    heap.scratch(batch * panels * k * 32), // packed B
+    heap.scratch(directB ? 0 : batch * panels * k * 32), // packed B
     heap.scratch(threads * packedAStride), // packed A, per thread
   ];
   const result = withDense([bias], ([biasAddress]) => {
@@ -214,9 +216,10 @@ export function matmulF32(a: View, b: View, bias: View | null): HeapArray | null
       rowBlocks,
       colBlocks,
       colsPerBlock,
+      directB: directB ? 1 : 0,
     });
     const parallel = batch * m * n * k >= cpuTuning.minParallelMacs;
-    run("matmul_pack_b", batch * panels, 1, parallel);
+    if (!directB) run("matmul_pack_b", batch * panels, 1, parallel);
     run("matmul", batch * rowBlocks * colBlocks, 1, parallel);
     return out;
   });

@@ -85,7 +85,8 @@ export const SCATTER = layout([
 /**
  * Matrix products C = A·B (+ bias) over a batch: pointers to per-batch element offsets of
  * A and B (int32 arrays), the operands' row and column strides, sizes, the packed-B
- * scratch ([batch][N/8][K][8]) and the per-thread packed-A scratch.
+ * scratch ([batch][N/8][K][8]), the per-thread packed-A scratch, and whether B is read in
+ * place instead of packed (`directB`: its rows contiguous, N a multiple of 8).
  */
 export const MATMUL = layout([
   "a",
@@ -107,6 +108,7 @@ export const MATMUL = layout([
   "rowBlocks",
   "colBlocks",
   "colsPerBlock",
+  "directB",
 ]);
 
 /**

@@ -6,6 +6,9 @@
 //   matmul_pack_b  tasks = batch × P. Copies panel j of B (columns 8j…8j+7, zero-padded
 //                  past N) into packedB[batch][j][K][8]: one v128 pair per k, whatever
 //                  B's strides (a transposed weight Wᵀ is read in place, not copied first).
+//                  Skipped when B's rows are contiguous and N a multiple of 8 ("direct"):
+//                  the micro-kernel then reads B's rows in place, a row's 8 columns per k
+//                  (packing would cost a pass over B: a quarter of a weight gradient's time).
 //   matmul         tasks = batch × ⌈M/MC⌉ row blocks × column blocks. Packs the task's MC
 //                  rows of A into blocks of 4 rows, [MC/4][K][4] (per-thread scratch), then
 //                  for each depth pass of KC, each B panel and each 4-row block of A runs
@@ -179,10 +182,12 @@ function storePartialBlock(): string {
 
 /** The micro-kernel loop: 4×8 accumulators over `$depth` ≥ 1 steps from `$ap`, `$bp`. */
 function microKernel(fma: boolean): string {
-  // One step of k at byte offsets (a, b) from the pointers: 2 loads of B, 4 splats of A.
-  const step = (a: number, b: number) =>
-    `${set("b0", `(v128.load offset=${b} ${get("bp")})`)}
-          ${set("b1", `(v128.load offset=${b + 16} ${get("bp")})`)}
+  // One step of k at byte offset a from A's pointer: 2 loads of B (then B's pointer moves
+  // to the next k: 32 bytes in a packed panel, a row of B read in place), 4 splats of A.
+  const step = (a: number) =>
+    `${set("b0", `(v128.load ${get("bp")})`)}
+          ${set("b1", `(v128.load offset=16 ${get("bp")})`)}
+          ${inc("bp", get("bStep"))}
           ${
       [0, 1, 2, 3].map((r) =>
         `${set("a", `(v128.load32_splat offset=${a + 4 * r} ${get("ap")})`)}
@@ -198,12 +203,12 @@ function microKernel(fma: boolean): string {
     whileLoop(
       "k",
       `(i32.ge_u ${get("q")} (i32.const 2))`,
-      `${step(0, 0)}
-          ${step(16, 32)}
-          ${inc("ap", 32)} ${inc("bp", 64)} ${inc("q", -2)}`,
+      `${step(0)}
+          ${step(16)}
+          ${inc("ap", 32)} ${inc("q", -2)}`,
     )
   }
-          (if ${get("q")} (then ${step(0, 0)}))`;
+          (if ${get("q")} (then ${step(0)}))`;
 }
 
 /** Lanes of two v128 as one shuffle: lane l < 4 of `a`, lane l − 4 of `b`. */
@@ -357,6 +362,8 @@ function gemm(fma: boolean): string {
       "from",
       "jj",
       "bias",
+      "bStep",
+      "bBase",
     )
   }
     ${
@@ -384,6 +391,13 @@ function gemm(fma: boolean): string {
     ${set("panels", `(i32.shr_u (i32.add ${get("n")} (i32.const 7)) (i32.const 3))`)}
     ${set("rowBlocks", param(L.rowBlocks))} ${set("colBlocks", param(L.colBlocks))}
     ${set("bias", param(L.bias))}
+    ;; B read in place steps a row of B per k; a packed panel, 8 floats
+    ${
+    set(
+      "bStep",
+      `(select (i32.shl ${param(L.bRow)} (i32.const 2)) (i32.const 32) ${param(L.directB)})`,
+    )
+  }
     ${set("cRow", `(i32.shl ${get("n")} (i32.const 2))`)}
     ${
     set(
@@ -416,6 +430,14 @@ function gemm(fma: boolean): string {
       ${set("jEnd", `(i32.add ${get("jStart")} ${param(L.colsPerBlock)})`)}
       ${set("jEnd", minU(get("jEnd"), get("n")))}
 
+      ${
+        set(
+          "bBase",
+          `(i32.add ${param(L.b)} (i32.shl (i32.load (i32.add ${param(L.batchB)} (i32.shl ${
+            get("batch")
+          } (i32.const 2)))) (i32.const 2)))`,
+        )
+      }
       ;; A[batch][i0, 0]
       ${
         set(
@@ -445,15 +467,24 @@ function gemm(fma: boolean): string {
               "panels",
               `(i32.lt_u (i32.shl ${get("panel")} (i32.const 3)) ${get("jEnd")})`,
               `
-          ;; packedB[batch][panel][kc0]
-          ${
+          ;; B[batch][kc0, 8·panel] read in place, or packedB[batch][panel][kc0]
+          (if ${param(L.directB)}
+            (then ${
+                set(
+                  "bPanel",
+                  `(i32.add ${get("bBase")} (i32.add (i32.mul ${get("kc0")} ${
+                    get("bStep")
+                  }) (i32.shl ${get("panel")} (i32.const 5))))`,
+                )
+              })
+            (else ${
                 set(
                   "bPanel",
                   `(i32.add ${param(L.packedB)} (i32.shl (i32.add (i32.mul (i32.add (i32.mul ${
                     get("batch")
                   } ${get("panels")}) ${get("panel")}) ${get("k")}) ${get("kc0")}) (i32.const 5)))`,
                 )
-              }
+              }))
           ${set("validCols", `(i32.sub ${get("n")} (i32.shl ${get("panel")} (i32.const 3)))`)}
           ${set("kk", i32(8))}
           ${set("validCols", minU(get("validCols"), get("kk")))}

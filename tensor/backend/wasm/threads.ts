@@ -26,6 +26,12 @@ const FAILED = 4;
 const STARTED = 5;
 const ACTIVE = 6; // threads taking part in the current job: the caller and workers 1 … ACTIVE − 1
 const RANGES = 8; // [start, end) of thread t at RANGES + 2t
+/**
+ * How long an idle worker spins before it sleeps, in milliseconds: long enough to bridge
+ * the caller's JavaScript between two kernels (a sleeping worker takes tens of µs to
+ * wake), short enough not to hold a core when the caller is busy elsewhere.
+ */
+const SPIN_MS = 0.2;
 /** How long a job waits for workers that never started before giving up on them. */
 const STARTUP_LIMIT_MS = 30000;
 /** The most threads a pool runs (its per-thread scratch is sized for this many). */
@@ -49,8 +55,12 @@ try {
 Atomics.add(ctl, ${STARTED}, 1);
 let seen = generation;
 for (;;) {
+  // Spin for a while (the next kernel usually follows within microseconds), then sleep.
+  const since = performance.now();
   for (let spins = 0; Atomics.load(ctl, ${GENERATION}) === seen; spins++) {
-    if (spins > 2000) Atomics.wait(ctl, ${GENERATION}, seen);
+    if ((spins & 255) === 0 && performance.now() - since > ${SPIN_MS}) {
+      Atomics.wait(ctl, ${GENERATION}, seen);
+    }
   }
   seen = Atomics.load(ctl, ${GENERATION});
   if (index >= ctl[${ACTIVE}]) continue; // not part of this job

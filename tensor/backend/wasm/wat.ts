@@ -112,10 +112,18 @@ export class Scope {
     return get(name);
   }
 
+  /**
+   * Appended to temporaries' names: code emitted under another suffix has temporaries of
+   * its own, so two copies of an op can be interleaved (independent chains the CPU
+   * overlaps).
+   */
+  suffix = "";
+
   /** A v128 temporary named `name` (declared once however often asked for). */
   temp(name: string): string {
-    this.#temps.add(name);
-    return name;
+    const full = name + this.suffix;
+    this.#temps.add(full);
+    return full;
   }
 
   /** Declarations of the constants and temporaries (they go with the kernel's locals). */

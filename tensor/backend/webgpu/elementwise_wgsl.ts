@@ -345,7 +345,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 /**
  * One fused AdamW step (Backend.adamStep): out = [update | m' | v'], one invocation per
  * element. Params: 0 n, 1–4 offsets of g, m, v, p, 5–11 b1, b2, c1, c2, eps, learning
- * rate, weight decay (f32 bits).
+ * rate, weight decay, 12–13 1 − b1 and 1 − b2 (f32 bits; the differences are taken on the
+ * host in float64: 1 − f32(0.999) in float32 is 1.3e-5 off).
  */
 export function adamStepSource(): string {
   return /* wgsl */ `
@@ -363,8 +364,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let n = P(0u);
   if (i >= n) { return; }
   let gi = g[P(1u) + i];
-  let mu = Pf(5u) * m[P(2u) + i] + (1.0 - Pf(5u)) * gi;
-  let nu = Pf(6u) * v[P(3u) + i] + (1.0 - Pf(6u)) * gi * gi;
+  let mu = Pf(5u) * m[P(2u) + i] + Pf(12u) * gi;
+  let nu = Pf(6u) * v[P(3u) + i] + Pf(13u) * (gi * gi);
   let step = mu / Pf(7u) / (sqrt(nu / Pf(8u)) + Pf(9u)) + Pf(11u) * p[P(4u) + i];
   out[i] = -Pf(10u) * step;
   out[n + i] = mu;

@@ -702,12 +702,11 @@ export function createWebGPUBackend(ctx: GpuContext): Backend & { readonly conte
       if (n === 0) return out;
       const temporaries: GPUBuffer[] = [];
       const inputs = [g, m, v, p].map((x) => denseInput(x, temporaries));
-      const words = new Uint32Array(12);
+      const words = new Uint32Array(14);
       words[0] = n;
       inputs.forEach((x, i) => (words[1 + i] = x.offset));
-      [c.b1, c.b2, c.c1, c.c2, c.eps, c.learningRate, c.weightDecay].forEach((value, i) =>
-        words[5 + i] = valueBits(value, "float32")
-      );
+      [c.b1, c.b2, c.c1, c.c2, c.eps, c.learningRate, c.weightDecay, 1 - c.b1, 1 - c.b2]
+        .forEach((value, i) => words[5 + i] = valueBits(value, "float32"));
       run(
         "adam-step",
         ["read", "read", "read", "read", "write"],

@@ -32,6 +32,7 @@ function workload(): Float32Array[] {
     T.linear(x, w, b),
     T.linear(xt, w, b),
     T.matmul(T.matrixTranspose(g), x), // a weight gradient: Aᵀ read in place
+    T.matmul(x, T.normal(k(12), [129, 64])), // B's rows read in place (N a multiple of 8)
     T.matmul(heads, T.matrixTranspose(heads)), // attention scores over [B, H] views
     T.sum(x, { axis: 0 }),
     T.sum(xt, { axis: 1 }),
@@ -82,7 +83,9 @@ Deno.test("cpu matmul agrees with the JavaScript oracle on large products in eve
   const view = (t: T.Tensor, flip: boolean) => (flip ? T.matrixTranspose(t) : t);
   for (const threads of [1, 2]) {
     await withThreads(threads, async () => {
-      for (const [m, k, n] of [[300, 600, 260], [257, 129, 131], [4, 1000, 3], [1, 64, 700]]) {
+      // N a multiple of 8 reads B's rows in place when they are contiguous; others pack B.
+      const sizes = [[300, 600, 264], [257, 129, 131], [4, 1000, 3], [1, 64, 700], [33, 515, 16]];
+      for (const [m, k, n] of sizes) {
         for (const ta of [false, true]) {
           for (const tb of [false, true]) {
             const a0 = T.normal(T.key(m + k), ta ? [k, m] : [m, k]);
