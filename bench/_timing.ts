@@ -51,7 +51,7 @@ export async function secondsPerCall(
   for (let i = 0; i < 2; i++) T.dispose(fn());
   await sync(backend);
   const samples: number[] = [];
-  for (let r = 0; r < (options.runs ?? 5); r++) {
+  for (let r = 0; r < (options.runs ?? 7); r++) {
     const t0 = performance.now();
     const outs = [];
     for (let i = 0; i < repeat; i++) {

@@ -27,6 +27,8 @@ const SHADOW_MIN_BYTES = 1 << 16;
  * blocks. A program that disposes what it drops stops growing, and adds nothing.
  */
 const PRESSURE_FROM = 64 << 20;
+/** The largest shadow buffer (enough to make the collector run). */
+const SHADOW_MAX_BYTES = 64 << 20;
 /** The property that holds a block's shadow buffer. */
 const SHADOW = Symbol("gcPressure");
 /** Bytes of one WebAssembly page. */
@@ -111,9 +113,15 @@ export class Heap {
     if (start === null) return null;
     const array = this.#view(dtype, start, length);
     if (start + bytes === this.#top && this.#top > PRESSURE_FROM && bytes >= SHADOW_MIN_BYTES) {
-      // The collector does not see this memory: an unused ArrayBuffer of the same size,
-      // owned by the array, makes it count (its pages are never touched, so never resident).
-      Object.defineProperty(array, SHADOW, { value: new ArrayBuffer(bytes) });
+      // The collector does not see this memory: an unused ArrayBuffer of (up to) the same
+      // size, owned by the array, makes it count (its pages are never touched, so never
+      // resident). Best effort: where the system refuses the buffer, there is none.
+      try {
+        const shadow = new ArrayBuffer(Math.min(bytes, SHADOW_MAX_BYTES));
+        Object.defineProperty(array, SHADOW, { value: shadow });
+      } catch {
+        // no shadow
+      }
     }
     this.#blocks.set(array, { start, bytes });
     this.#sizes.set(start, bytes);

@@ -2,24 +2,15 @@
 // heap and have a layout the kernel takes, writes the parameter block and runs the kernel
 // on the thread pool. A driver returns null when it cannot take the case (another dtype,
 // a view that does not collapse to four axes, memory exhausted), and the backend then
-// runs the JavaScript kernel instead.
+// runs the JavaScript kernel instead. This file: the shared helpers, elementwise ops and
+// copies, sums, the row kernels and AdamW; matmul.ts and indexing.ts hold the others.
 
-import { elementOffsets, isDense } from "../cpu/strided.ts";
+import { isDense } from "../cpu/strided.ts";
 import { contiguousStrides, type Shape, sizeOf } from "../../shape.ts";
 import { checkLive, type View } from "../../tensor.ts";
 import type { AdamConstants } from "../../backend.ts";
 import type { HeapArray, HeapDType } from "./heap.ts";
-import {
-  ADAM,
-  ELEMENTWISE,
-  GATHER,
-  MATMUL,
-  PARAMS_ADDRESS,
-  REDUCE,
-  ROWS,
-  SCATTER,
-} from "./layouts.ts";
-import { MATMUL_DEPTH_PER_PASS, MATMUL_ROWS_PER_TASK } from "./matmul_wat.ts";
+import { ADAM, ELEMENTWISE, PARAMS_ADDRESS, REDUCE, ROWS } from "./layouts.ts";
 import { cpuTuning, wasmRuntime } from "./runtime.ts";
 import { collapse } from "./views.ts";
 
@@ -32,12 +23,12 @@ export function address(x: View): number | null {
 }
 
 /** A new heap array, or null when the heap is full. */
-function allocate(dtype: HeapDType, length: number): HeapArray | null {
+export function allocate(dtype: HeapDType, length: number): HeapArray | null {
   return wasmRuntime().heap.allocate(dtype, length);
 }
 
 /** Runs a kernel on the pool (see ThreadPool.run). */
-function run(name: string, tasks: number, grain: number, parallel: boolean): void {
+export function run(name: string, tasks: number, grain: number, parallel: boolean): void {
   const rt = wasmRuntime();
   rt.pool.run(rt.kernel(name), PARAMS_ADDRESS, tasks, grain, parallel);
 }
@@ -139,7 +130,7 @@ function denseAddress(x: View, temporaries: HeapArray[]): number | null {
 }
 
 /** Runs `body` with dense addresses of `views` (null entries stay 0); releases copies after. */
-function withDense<T>(views: readonly (View | null)[], body: (pointers: number[]) => T): T | null {
+export function withDense<T>(views: readonly (View | null)[], body: (pointers: number[]) => T): T | null {
   const temporaries: HeapArray[] = [];
   try {
     const pointers: number[] = [];
@@ -156,76 +147,6 @@ function withDense<T>(views: readonly (View | null)[], body: (pointers: number[]
   } finally {
     for (const t of temporaries) wasmRuntime().heap.release(t);
   }
-}
-
-/**
- * Batched float32 matmul (see Backend.matmul), or null. B is packed into panels of 8
- * columns, then row blocks of A run the micro-kernel; both steps split over the pool.
- */
-export function matmulF32(a: View, b: View, bias: View | null): HeapArray | null {
-  const r = a.shape.length;
-  const [m, k, n] = [a.shape[r - 2], a.shape[r - 1], b.shape[r - 1]];
-  if (k === 0) return null;
-  const aBase = address(a);
-  const bBase = address(b);
-  if (aBase === null || bBase === null) return null;
-  const batchShape = a.shape.slice(0, r - 2);
-  const batch = sizeOf(batchShape);
-  const out = allocate("float32", batch * m * n);
-  if (out === null || batch * m * n === 0) return out;
-  const rt = wasmRuntime();
-  const heap = rt.heap;
-  const panels = Math.ceil(n / 8);
-  const rowBlocks = Math.ceil(m / MATMUL_ROWS_PER_TASK);
-  const threads = rt.pool.size;
-  // Split columns too when there are few row blocks to share among the threads.
-  const columnSplit = Math.min(panels, Math.ceil((4 * threads) / (batch * rowBlocks)));
-  const colsPerBlock = 8 * Math.ceil(panels / Math.max(1, columnSplit));
-  const colBlocks = Math.ceil(n / colsPerBlock);
-  const packedAStride = MATMUL_ROWS_PER_TASK * Math.min(k, MATMUL_DEPTH_PER_PASS) * 4;
-  // B's rows contiguous and whole panels of 8: the micro-kernel reads B in place.
-  const directB = b.strides[r - 1] === 1 && n % 8 === 0;
-  const scratch = [
-    heap.scratch(8 * batch), // batch offsets of A and B
-    heap.scratch(directB ? 0 : batch * panels * k * 32), // packed B
-    heap.scratch(threads * packedAStride), // packed A, per thread
-  ];
-  const result = withDense([bias], ([biasAddress]) => {
-    if (scratch.some((s) => s === null)) return null;
-    const [offsets, packedB, packedA] = scratch as number[];
-    const words = heap.i32;
-    words.set(elementOffsets(batchShape, a.strides.slice(0, r - 2), 0), offsets / 4);
-    words.set(elementOffsets(batchShape, b.strides.slice(0, r - 2), 0), offsets / 4 + batch);
-    rt.setParams(MATMUL, {
-      a: aBase,
-      b: bBase,
-      c: out.byteOffset,
-      bias: biasAddress,
-      batchA: offsets,
-      batchB: offsets + 4 * batch,
-      m,
-      k,
-      n,
-      aRow: a.strides[r - 2],
-      aCol: a.strides[r - 1],
-      bRow: b.strides[r - 2],
-      bCol: b.strides[r - 1],
-      packedB,
-      packedA,
-      packedAStride,
-      rowBlocks,
-      colBlocks,
-      colsPerBlock,
-      directB: directB ? 1 : 0,
-    });
-    const parallel = batch * m * n * k >= cpuTuning.minParallelMacs;
-    if (!directB) run("matmul_pack_b", batch * panels, 1, parallel);
-    run("matmul", batch * rowBlocks * colBlocks, 1, parallel);
-    return out;
-  });
-  for (const s of scratch) if (s !== null) heap.freeScratch(s);
-  if (result === null) heap.release(out);
-  return result;
 }
 
 /** Σ over the last `count` axes of a float32 view, accumulated in float64; or null. */
@@ -329,111 +250,3 @@ export function adamF32(g: View, m: View, v: View, p: View, c: AdamConstants): H
   return result;
 }
 
-/** Reads the parameter block's `bad` word at byte `offset` (an index was out of range). */
-function flagged(offset: number): boolean {
-  return wasmRuntime().heap.i32[(PARAMS_ADDRESS + offset) / 4] !== 0;
-}
-
-/**
- * gather (see Backend.gather) for 4-byte elements; null where the kernel cannot run, or
- * an index is out of range (the JavaScript kernel then reports it).
- */
-export function gather4(x: View, index: View, axis: number): HeapArray | null {
-  if (x.dtype !== "float32" && x.dtype !== "int32") return null;
-  const xBase = address(x);
-  const indexBase = address(index);
-  if (xBase === null || indexBase === null) return null;
-  const out = allocate(x.dtype, sizeOf(index.shape));
-  if (out === null) return null;
-  const source = x.strides.map((s, d) => (d === axis ? 0 : s));
-  const nest = collapse(index.shape, [contiguousStrides(index.shape), source, index.strides], 4);
-  if (nest === null) {
-    wasmRuntime().heap.release(out);
-    return null;
-  }
-  const [o, s, i] = nest.strides;
-  wasmRuntime().setParams(GATHER, {
-    out: out.byteOffset,
-    x: xBase,
-    y: indexBase,
-    n1: nest.dims[1],
-    n2: nest.dims[2],
-    n3: nest.dims[3],
-    out0: o[0],
-    out1: o[1],
-    out2: o[2],
-    out3: o[3],
-    x0: s[0],
-    x1: s[1],
-    x2: s[2],
-    x3: s[3],
-    y0: i[0],
-    y1: i[1],
-    y2: i[2],
-    y3: i[3],
-    axisStride: x.strides[axis],
-    axisSize: x.shape[axis],
-  });
-  const size = out.length;
-  run("gather", size, 64, size >= cpuTuning.minParallelElements);
-  if (flagged(GATHER.bad)) {
-    wasmRuntime().heap.release(out);
-    return null;
-  }
-  return out;
-}
-
-/**
- * scatterAdd (see Backend.scatterAdd) for float32; null where the kernel cannot run, or an
- * index is out of range (the JavaScript kernel then reports it).
- */
-export function scatterAddF32(
-  x: View,
-  index: View,
-  updates: View,
-  axis: number,
-): HeapArray | null {
-  const indexBase = address(index);
-  const updatesBase = address(updates);
-  if (indexBase === null || updatesBase === null || updates.dtype !== "float32") return null;
-  const without = <T>(xs: readonly T[]) => xs.filter((_, d) => d !== axis);
-  const outStrides = contiguousStrides(x.shape);
-  const outer = collapse(
-    without(index.shape),
-    [without(outStrides), without(updates.strides), without(index.strides)],
-    3,
-  );
-  if (outer === null) return null;
-  const out = contiguousCopy(x);
-  if (out === null) return null;
-  const [o, u, i] = outer.strides;
-  wasmRuntime().setParams(SCATTER, {
-    out: out.byteOffset,
-    updates: updatesBase,
-    index: indexBase,
-    n1: outer.dims[1],
-    n2: outer.dims[2],
-    out0: o[0],
-    out1: o[1],
-    out2: o[2],
-    updates0: u[0],
-    updates1: u[1],
-    updates2: u[2],
-    index0: i[0],
-    index1: i[1],
-    index2: i[2],
-    length: index.shape[axis],
-    outStep: outStrides[axis],
-    updatesStep: updates.strides[axis],
-    indexStep: index.strides[axis],
-    axisSize: x.shape[axis],
-  });
-  const positions = sizeOf(without(index.shape));
-  const work = sizeOf(index.shape);
-  run("scatter_add", positions, 1, work >= cpuTuning.minParallelElements);
-  if (flagged(SCATTER.bad)) {
-    wasmRuntime().heap.release(out);
-    return null;
-  }
-  return out;
-}

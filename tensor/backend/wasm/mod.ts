@@ -38,13 +38,12 @@ import {
   binaryF32,
   contiguousCopy,
   copyInto,
-  gather4,
-  matmulF32,
   rowKernel,
-  scatterAddF32,
   sumF32,
   unaryF32,
 } from "./kernels.ts";
+import { gather4, scatterAddF32 } from "./indexing.ts";
+import { matmulF32 } from "./matmul.ts";
 import { wasmRuntime } from "./runtime.ts";
 
 export { cpuTuning, getNumThreads, setNumThreads } from "./runtime.ts";

@@ -6,7 +6,8 @@ import fc from "fast-check";
 import * as T from "../../../../mod.ts";
 import { ALIGN, Heap, type HeapArray, RESERVED } from "../../../../tensor/backend/wasm/heap.ts";
 import { inHeap } from "../../../../tensor/backend/wasm/mod.ts";
-import { SEED } from "../../../_helpers.ts";
+import { wasmRuntime } from "../../../../tensor/backend/wasm/runtime.ts";
+import { assertClose, SEED } from "../../../_helpers.ts";
 
 Deno.test("Heap.allocate() gives aligned, disjoint blocks above the reserved area", () => {
   const heap = new Heap(false, 1 << 16);
@@ -104,4 +105,25 @@ Deno.test("dispose() returns a tensor's block to the heap, and tidy() keeps the 
   assert.equal(used(), before + 4000);
   T.dispose(t);
   assert.equal(used(), before);
+});
+
+Deno.test("when the 4 GiB heap is full, cpu ops run on JavaScript arrays and agree", () => {
+  const x = T.normal(T.key(1), [300, 400]);
+  const op = () => T.sum(T.gelu(T.matmul(x, T.transpose(x))));
+  const expected = T.toArraySync(op());
+  // One block filling the address space but for ~100 KB (never touched: never resident).
+  const heap = wasmRuntime().heap;
+  const rest = 2 ** 32 - RESERVED - heap.usedBytes - heap.freeBytes - 100_000;
+  const filler = heap.allocate("bool", rest);
+  assert.ok(filler !== null, "could not reserve the rest of the heap");
+  try {
+    const big = T.gelu(T.matmul(x, T.transpose(x))); // 360 KB: does not fit
+    assert.ok(!inHeap(big.storage.data));
+    // The JavaScript matmul accumulates in float64, the WebAssembly one in float32.
+    assertClose(T.toArraySync(op()), expected, { atol: 0, rtol: 1e-5 }, "sum of gelu(x·xᵀ)");
+    T.dispose(big);
+  } finally {
+    heap.release(filler);
+  }
+  assert.ok(inHeap(T.ones([1000]).storage.data));
 });
