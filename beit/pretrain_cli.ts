@@ -1,4 +1,4 @@
-// `deno task pretrain [--preset quick|default|results] [--backend cpu|webgpu] [--data DIR]
+// `deno task pretrain [--preset quick|default|results] [--backend cpu|webgpu|cpu-js] [--data DIR]
 //   [--out DIR] [--seed N] [--teacher-epochs N] [--vqkd-epochs N] [--beit-epochs N]
 //   [--probe-epochs N] [--finetune-epochs N] [--finetune-batch N] [--finetune-lr X]
 //   [--train-size N] [--test-size N] [--workers N]`
@@ -14,7 +14,8 @@ import { type Preset, PRESETS, runPipeline } from "./pipeline.ts";
 const USAGE = `Usage: deno task pretrain [options]
 
   --preset NAME        quick (a smoke run, ≤ 5 min), default (≤ 60 min), results (the comparison table)
-  --backend NAME       cpu or webgpu (default: webgpu on a hardware adapter, else cpu)
+  --backend NAME       cpu, webgpu, or cpu-js (the JavaScript kernels, for comparison)
+                       (default: webgpu on a hardware adapter, else cpu)
   --data DIR           a folder with the Fashion-MNIST IDX files (else TESSELLA_DATA, Debian's
                        dataset-fashion-mnist, or the embedded subset)
   --out DIR            output folder (default runs/<preset>)
@@ -109,8 +110,10 @@ export async function main(args: string[]): Promise<number> {
     console.error(`--finetune-batch must be at least 1.\n\n${USAGE}`);
     return 2;
   }
-  if (values.backend !== undefined && values.backend !== "cpu" && values.backend !== "webgpu") {
-    console.error(`--backend must be cpu or webgpu (got "${values.backend}").\n\n${USAGE}`);
+  if (
+    values.backend !== undefined && !["cpu", "webgpu", "cpu-js"].includes(values.backend as string)
+  ) {
+    console.error(`--backend must be cpu, webgpu or cpu-js (got "${values.backend}").\n\n${USAGE}`);
     return 2;
   }
   const preset: Preset = structuredClone(base);
@@ -125,8 +128,9 @@ export async function main(args: string[]): Promise<number> {
   if (ints["test-size"] !== undefined) preset.test = ints["test-size"];
   const backend = (values.backend as string | undefined) ?? await defaultBackend();
   const out = (values.out as string | undefined) ?? `runs/${preset.name}`;
-  // CPU kernels run on one core: a second thread uses the second. On WebGPU both threads
-  // would share one device, so one thread is the default there.
+  // Two pipeline threads on the CPU backend each split their kernels over half the cores
+  // (small kernels do not split at all, so two independent threads use the cores better).
+  // On WebGPU both threads would share one device, so one thread is the default there.
   const workers = ints.workers ??
     (backend === "cpu" && navigator.hardwareConcurrency >= 2 ? 2 : 1);
   if (workers < 1 || workers > 2) {

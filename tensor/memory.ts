@@ -146,7 +146,8 @@ export function registerPool(bytes: () => number, empty?: () => void): void {
  * `torch.cuda.empty_cache()`): live tensors are untouched, later ops allocate afresh. A
  * training step leaves its peak's intermediates pooled (hundreds of MB for a ViT step
  * on WebGPU); call this between phases that use different shapes, or before handing the
- * memory to something else.
+ * memory to something else. (The CPU backend's free blocks, counted in `poolBytes`, stay:
+ * they merge and serve allocations of any size, and a WebAssembly memory cannot shrink.)
  *
  * @example
  * ```ts

@@ -106,7 +106,7 @@ Deno.test("deno task pretrain explains bad flags", async () => {
   }
   assert.match(errors[0], /Unknown preset "huge": choose quick, default or results/);
   assert.match(errors[1], /--beit-epochs must be a non-negative integer \(got "two"\)/);
-  assert.match(errors[2], /--backend must be cpu or webgpu/);
+  assert.match(errors[2], /--backend must be cpu, webgpu or cpu-js/);
   assert.match(errors[3], /Unknown option '--bogus'/);
   assert.match(errors[4], /--workers must be 1 or 2 \(got 3\)/);
   assert.match(errors[5], /--finetune-lr must be a positive number \(got "fast"\)/);
