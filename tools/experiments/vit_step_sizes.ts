@@ -45,6 +45,8 @@ for (const [width, depth, batch] of [[128, 6, 64], [64, 4, 128], [64, 2, 128]]) 
   }
   T.dispose([params, state, images, labels]);
   const later = times.slice(2).sort((a, b) => a - b);
-  out.push(`width ${width} depth ${depth} batch ${batch}: ${((later[1] + later[2]) / 2).toFixed(3)} s`);
+  out.push(
+    `width ${width} depth ${depth} batch ${batch}: ${((later[1] + later[2]) / 2).toFixed(3)} s`,
+  );
 }
 console.log(out.join("\n"));

@@ -130,7 +130,10 @@ function denseAddress(x: View, temporaries: HeapArray[]): number | null {
 }
 
 /** Runs `body` with dense addresses of `views` (null entries stay 0); releases copies after. */
-export function withDense<T>(views: readonly (View | null)[], body: (pointers: number[]) => T): T | null {
+export function withDense<T>(
+  views: readonly (View | null)[],
+  body: (pointers: number[]) => T,
+): T | null {
   const temporaries: HeapArray[] = [];
   try {
     const pointers: number[] = [];
@@ -249,4 +252,3 @@ export function adamF32(g: View, m: View, v: View, p: View, c: AdamConstants): H
   if (result === null) wasmRuntime().heap.release(out);
   return result;
 }
-

@@ -82,4 +82,3 @@ export function matmulF32(a: View, b: View, bias: View | null): HeapArray | null
   if (result === null) heap.release(out);
   return result;
 }
-
