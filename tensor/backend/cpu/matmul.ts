@@ -7,8 +7,8 @@
 // JavaScript: copy ("pack") a block of 4 rows of A and a panel of 4 columns of B into
 // small contiguous float64 arrays, then compute the 4×4 block of the result with 16
 // accumulators held in local variables (registers), so each loaded value is used 4 times.
-// bench/matmul_cpu_bench.ts compares the two; tests/tensor/matmul_test.ts checks one
-// against the other.
+// The fast kernel is the `cpu-js` backend's matmul (bench/cpu_bench.ts times it beside the
+// WebAssembly one); tests/tensor/op_table_indexing_test.ts checks it against the naive one.
 
 import { allocArray, type TypedArray } from "../../dtype.ts";
 import type { View } from "../../tensor.ts";
