@@ -204,7 +204,7 @@ Deno.test({
       ["sqrt", T.sqrt, xs.map(Math.abs)],
     ];
     for (const [name, op, values] of cases) {
-      const cpu = T.toArraySync(op(T.tensor(values))); // float32 inputs on both sides
+      const cpu = T.toArraySync(op(T.tensor(values, { backend: "cpu-js" }))); // float32 inputs on both sides
       const gpu = await T.toArray(op(T.tensor(values, { backend: "webgpu" })));
       assertClose(gpu, cpu, { atol: 1e-30, rtol: 4e-6 }, name);
     }

@@ -258,3 +258,19 @@ Deno.test("cpu gather and scatterAdd take negative indices and report ones out o
     /Cannot scatterAdd: index 3 is out of range for axis 1 of size 3/,
   );
 });
+
+Deno.test("cpu math stays accurate at tiny and large arguments (relative 4e-6 of the oracle)", async () => {
+  const xs = [1e-7, -1e-6, 3e-5, 1e-3, -0.01, 0.3, -0.54, 0.56, -0.7, 2, -6, 12];
+  const cases: [string, (x: T.Tensor) => T.Tensor, number[]][] = [
+    ["tanh", T.tanh, xs],
+    ["exp", T.exp, [...xs, 80, -80, 88.5, -100]],
+    ["erf", T.erf, xs],
+    ["gelu", (x) => T.gelu(x), xs],
+    ["softmax", (x) => T.softmax(x), xs],
+  ];
+  for (const [name, op, values] of cases) {
+    const got = T.toArraySync(op(T.tensor(values)));
+    const want = T.toArraySync(op(await oracle(T.tensor(values))));
+    assertClose(got, want, { atol: 1e-30, rtol: 4e-6 }, name);
+  }
+});
