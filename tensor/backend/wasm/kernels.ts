@@ -8,7 +8,7 @@
 import { isDense } from "../cpu/strided.ts";
 import { contiguousStrides, type Shape, sizeOf } from "../../shape.ts";
 import { checkLive, type View } from "../../tensor.ts";
-import type { AdamConstants } from "../../backend.ts";
+import type { AdamConstants, ReduceOp } from "../../backend.ts";
 import type { HeapArray, HeapDType } from "./heap.ts";
 import { ADAM, ELEMENTWISE, PARAMS_ADDRESS, REDUCE, ROWS } from "./layouts.ts";
 import { cpuTuning, wasmRuntime } from "./runtime.ts";
@@ -152,24 +152,28 @@ export function withDense<T>(
   }
 }
 
-/** Σ over the last `count` axes of a float32 view, accumulated in float64; or null. */
-export function sumF32(x: View, count: number): HeapArray | null {
+/**
+ * A reduction (see Backend.reduce) of the last `count` axes of a float32 view: sum
+ * (accumulated in float64), max, min (float32 results), argmax, argmin (int32); or null.
+ */
+export function reduceF32(op: ReduceOp, x: View, count: number): HeapArray | null {
   const base = address(x);
   if (base === null) return null;
-  const out = sumAt(base, x.shape, x.strides, count);
+  const out = reduceAt(op, base, x.shape, x.strides, count);
   if (out !== null) return out;
-  // Reduced axes that do not merge into one (or outer axes into three): sum a copy.
+  // Reduced axes that do not merge into one (or outer axes into three): reduce a copy.
   const copy = contiguousCopy(x);
   if (copy === null) return null;
   try {
-    return sumAt(copy.byteOffset, x.shape, contiguousStrides(x.shape), count);
+    return reduceAt(op, copy.byteOffset, x.shape, contiguousStrides(x.shape), count);
   } finally {
     wasmRuntime().heap.release(copy);
   }
 }
 
-/** The sum kernels on the float32 layout (address, shape, strides); null if it does not fit. */
-function sumAt(
+/** The reduction kernels on a float32 layout (address, shape, strides); null if it does not fit. */
+function reduceAt(
+  op: ReduceOp,
   base: number,
   shape: Shape,
   strides: readonly number[],
@@ -181,14 +185,14 @@ function sumAt(
   const outer = collapse(outerShape, [strides.slice(0, split)], 3);
   if (inner === null || outer === null) return null;
   const outputs = sizeOf(outerShape);
-  const out = allocate("float32", outputs);
+  const out = allocate(op.startsWith("arg") ? "int32" : "float32", outputs);
   if (out === null) return null;
   const length = inner.dims[0];
   const stride = inner.strides[0][0];
   const parallel = outputs * length >= cpuTuning.minParallelRowElements;
   // One outer axis of stride 1 and a strided reduced axis: the column sums of a matrix.
-  const columns = outer.dims[0] === 1 && outer.dims[1] === 1 && outer.strides[0][2] === 1 &&
-    stride !== 1;
+  const columns = op === "sum" && outer.dims[0] === 1 && outer.dims[1] === 1 &&
+    outer.strides[0][2] === 1 && stride !== 1;
   wasmRuntime().setParams(REDUCE, {
     out: out.byteOffset,
     x: base,
@@ -200,8 +204,7 @@ function sumAt(
     x1: outer.strides[0][1],
     x2: outer.strides[0][2],
   });
-  if (columns) run("sum_columns", outputs, 8, parallel);
-  else run("sum_rows", outputs, 1, parallel);
+  run(columns ? "sum_columns" : `${op}_rows`, outputs, columns ? 8 : 1, parallel);
   return out;
 }
 

@@ -9,9 +9,9 @@
  * JavaScript array too, and the ops that touch it run in JavaScript.
  *
  * Kernels. The hot path (matmul and linear, elementwise float32 arithmetic and
- * activations, sums, layer norm, softmax, their gradients, AdamW, strided copies) runs in
- * WebAssembly SIMD; every other op, dtype or layout runs the JavaScript kernel, whose
- * result is copied into the heap. The kernels are WebAssembly text written by TypeScript
+ * activations, sums, maxima and their indices, layer norm, softmax, their gradients,
+ * AdamW, gather and scatterAdd, strided copies) runs in WebAssembly SIMD; every other op,
+ * dtype or layout runs the JavaScript kernel, whose result is copied into the heap. The kernels are WebAssembly text written by TypeScript
  * generators (`*_wat.ts`, one per family, sharing their parameter layouts with this
  * code through layouts.ts), assembled with wabt by tools/wasm/build.ts into
  * kernels_bytes.ts (committed; nothing is compiled or downloaded at run time). Where the
@@ -38,8 +38,8 @@ import {
   binaryF32,
   contiguousCopy,
   copyInto,
+  reduceF32,
   rowKernel,
-  sumF32,
   unaryF32,
 } from "./kernels.ts";
 import { gather4, scatterAddF32 } from "./indexing.ts";
@@ -117,8 +117,9 @@ export const cpuBackend: Backend = {
     return adopt(js.where(cond, a, b));
   },
   reduce(op, x, count, outDtype): TypedArray {
-    if (op === "sum" && outDtype === "float32" && allF32InHeap(x)) {
-      const out = sumF32(x, count);
+    const supported = op.startsWith("arg") ? outDtype === "int32" : outDtype === "float32";
+    if (supported && allF32InHeap(x)) {
+      const out = reduceF32(op, x, count);
       if (out !== null) return out;
     }
     return adopt(js.reduce(op, x, count, outDtype));

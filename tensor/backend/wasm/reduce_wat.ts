@@ -1,5 +1,5 @@
-// Sums in WebAssembly SIMD, accumulated in float64 (as the JavaScript kernels do), then
-// rounded to float32 once.
+// Reductions in WebAssembly SIMD: sums, accumulated in float64 (as the JavaScript kernels
+// do) then rounded to float32 once, and maxima, minima and their indices.
 //
 //   sum_rows     tasks = outputs o. out[o] = Σ_i x[row(o) + i·stride], i < count, where
 //                row(o) walks up to three outer axes with strides (REDUCE n1, n2, x0…x2).
@@ -8,6 +8,8 @@
 //                gradient Σ_rows g of a [rows, C] matrix, read row by row, 8 columns per
 //                pass so each row's read is a run of 32 bytes.
 // Each output sums its elements in one fixed order, whatever the task split.
+//
+//   max_rows, min_rows, argmax_rows, argmin_rows  rows as in sum_rows (see each below).
 
 import { REDUCE as R } from "./layouts.ts";
 import {
@@ -25,33 +27,46 @@ import {
 const promoteLow = (v: string) => `(f64x2.promote_low_f32x4 ${v})`;
 const promoteHigh = (v: string) => `(f64x2.promote_low_f32x4 ${highHalf(v)})`;
 
+/** Sets `$px` to the first element of output `$o`'s row (up to three outer axes). */
+function rowStart(): string {
+  return `
+      ${set("i2", `(i32.rem_u ${get("o")} ${get("n2")})`)}
+      ${set("r", `(i32.div_u ${get("o")} ${get("n2")})`)}
+      ${set("i1", `(i32.rem_u ${get("r")} ${get("n1")})`)}
+      ${set("i0", `(i32.div_u ${get("r")} ${get("n1")})`)}
+      ${
+    set(
+      "px",
+      `(i32.add ${param(R.x)} (i32.shl (i32.add (i32.mul ${get("i0")} ${
+        param(R.x0)
+      }) (i32.add (i32.mul ${get("i1")} ${param(R.x1)}) (i32.mul ${get("i2")} ${
+        param(R.x2)
+      }))) (i32.const 2)))`,
+    )
+  }
+`;
+}
+
+/** Declarations and setup shared by the row kernels: outer sizes, count, stride in bytes. */
+const ROW_LOCALS = `${
+  locals("i32", "o", "r", "i0", "i1", "i2", "n1", "n2", "count", "stride", "px", "q")
+}`;
+const rowSetup = () =>
+  `${set("n1", param(R.n1))} ${set("n2", param(R.n2))} ${set("count", param(R.count))}
+    ${set("stride", `(i32.shl ${param(R.stride)} (i32.const 2))`)}`;
+
 function sumRows(): string {
   return `
   (func (export "sum_rows") ${KERNEL_PARAMS}
-    ${locals("i32", "o", "r", "i0", "i1", "i2", "n1", "n2", "count", "stride", "px", "q")}
-    ${locals("v128", "v", "lo", "hi")} ${locals("f64", "tail")}
-    ${set("n1", param(R.n1))} ${set("n2", param(R.n2))} ${set("count", param(R.count))}
-    ${set("stride", `(i32.shl ${param(R.stride)} (i32.const 2))`)}
+    ${ROW_LOCALS} ${locals("v128", "v", "lo", "hi")} ${locals("f64", "tail")}
+    ${rowSetup()}
     ${set("o", get("start"))}
     ${
     whileLoop(
       "outputs",
       `(i32.lt_u ${get("o")} ${get("end")})`,
       `
-      ${set("i2", `(i32.rem_u ${get("o")} ${get("n2")})`)}
-      ${set("r", `(i32.div_u ${get("o")} ${get("n2")})`)}
-      ${set("i1", `(i32.rem_u ${get("r")} ${get("n1")})`)}
-      ${set("i0", `(i32.div_u ${get("r")} ${get("n1")})`)}
-      ${
-        set(
-          "px",
-          `(i32.add ${param(R.x)} (i32.shl (i32.add (i32.mul ${get("i0")} ${
-            param(R.x0)
-          }) (i32.add (i32.mul ${get("i1")} ${param(R.x1)}) (i32.mul ${get("i2")} ${
-            param(R.x2)
-          }))) (i32.const 2)))`,
-        )
-      }
+      ${rowStart()}
       ${set("lo", "(v128.const i32x4 0 0 0 0)")} ${set("hi", "(v128.const i32x4 0 0 0 0)")}
       ${set("tail", "(f64.const 0)")}
       ${set("q", get("count"))}
@@ -148,7 +163,99 @@ function sumColumns(): string {
   )`;
 }
 
+/**
+ * max_rows, min_rows: the largest (smallest) element of each row; a NaN makes the row's
+ * result NaN (f32x4.max and f32.max propagate it), an empty row gives ∓inf. Order does not
+ * matter to a maximum, so four lanes at a time where the row is contiguous.
+ */
+function extremeRows(op: "max" | "min"): string {
+  const start = op === "max" ? "-inf" : "inf";
+  return `
+  (func (export "${op}_rows") ${KERNEL_PARAMS}
+    ${ROW_LOCALS} ${locals("v128", "v")} ${locals("f32", "best")}
+    ${rowSetup()}
+    ${set("o", get("start"))}
+    ${
+    whileLoop(
+      "outputs",
+      `(i32.lt_u ${get("o")} ${get("end")})`,
+      `${rowStart()}
+      ${set("v", `(f32x4.splat (f32.const ${start}))`)}
+      ${set("q", get("count"))}
+      (if (i32.eq ${get("stride")} (i32.const 4)) (then
+        ${
+        whileLoop(
+          "four",
+          `(i32.ge_u ${get("q")} (i32.const 4))`,
+          `${set("v", `(f32x4.${op} ${get("v")} (v128.load ${get("px")}))`)} ${inc("px", 16)} ${
+            inc("q", -4)
+          }`,
+        )
+      }))
+      ${
+        set(
+          "best",
+          `(f32.${op} (f32.${op} (f32x4.extract_lane 0 ${get("v")}) (f32x4.extract_lane 1 ${
+            get("v")
+          }))
+            (f32.${op} (f32x4.extract_lane 2 ${get("v")}) (f32x4.extract_lane 3 ${get("v")})))`,
+        )
+      }
+      ${
+        whileLoop(
+          "one",
+          get("q"),
+          `${set("best", `(f32.${op} ${get("best")} (f32.load ${get("px")}))`)}
+           ${inc("px", get("stride"))} ${inc("q", -1)}`,
+        )
+      }
+      (f32.store (i32.add ${param(R.out)} (i32.shl ${get("o")} (i32.const 2))) ${get("best")})
+      ${inc("o", 1)}`,
+    )
+  })`;
+}
+
+/**
+ * argmax_rows, argmin_rows: the index (int32) of the first largest (smallest) element of
+ * each row, a NaN counting as the extreme (NumPy's rule); one element at a time.
+ */
+function argExtremeRows(op: "max" | "min"): string {
+  const beats = op === "max" ? "f32.gt" : "f32.lt";
+  return `
+  (func (export "arg${op}_rows") ${KERNEL_PARAMS}
+    ${ROW_LOCALS} ${locals("i32", "at", "i")} ${locals("f32", "best", "value")}
+    ${rowSetup()}
+    ${set("o", get("start"))}
+    ${
+    whileLoop(
+      "outputs",
+      `(i32.lt_u ${get("o")} ${get("end")})`,
+      `${rowStart()}
+      ${set("at", "(i32.const 0)")}
+      (if ${get("count")} (then
+        ${set("best", `(f32.load ${get("px")})`)}
+        ${set("i", "(i32.const 1)")}
+        ${
+        whileLoop(
+          "scan",
+          `(i32.and (i32.lt_u ${get("i")} ${get("count")}) (f32.eq ${get("best")} ${get("best")}))`,
+          `${inc("px", get("stride"))}
+           ${set("value", `(f32.load ${get("px")})`)}
+           (if (i32.or (f32.ne ${get("value")} ${get("value")}) (${beats} ${get("value")} ${
+            get("best")
+          }))
+             (then ${set("best", get("value"))} ${set("at", get("i"))}))
+           ${inc("i", 1)}`,
+        )
+      }))
+      (i32.store (i32.add ${param(R.out)} (i32.shl ${get("o")} (i32.const 2))) ${get("at")})
+      ${inc("o", 1)}`,
+    )
+  })`;
+}
+
 /** Every reduction kernel, as WAT function definitions. */
 export function reduceKernels(): string {
-  return sumRows() + sumColumns();
+  return sumRows() + sumColumns() + extremeRows("max") + extremeRows("min") +
+    argExtremeRows("max") + argExtremeRows("min");
 }
