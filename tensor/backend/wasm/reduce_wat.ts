@@ -14,18 +14,16 @@
 import { REDUCE as R } from "./layouts.ts";
 import {
   get,
-  highHalf,
   inc,
   KERNEL_PARAMS,
   locals,
   param,
+  promoteHigh,
+  promoteLow,
   set,
   sumLanes,
   whileLoop,
 } from "./wat.ts";
-
-const promoteLow = (v: string) => `(f64x2.promote_low_f32x4 ${v})`;
-const promoteHigh = (v: string) => `(f64x2.promote_low_f32x4 ${highHalf(v)})`;
 
 /** Sets `$px` to the first element of output `$o`'s row (up to three outer axes). */
 function rowStart(): string {

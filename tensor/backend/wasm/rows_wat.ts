@@ -14,12 +14,13 @@ import { ROWS as R } from "./layouts.ts";
 import { exp } from "./math_wat.ts";
 import {
   get,
-  highHalf,
   inc,
   KERNEL_PARAMS,
   locals,
   param,
   paramF32,
+  promoteHigh,
+  promoteLow,
   Scope,
   set,
   sumLanes,
@@ -27,8 +28,6 @@ import {
 } from "./wat.ts";
 
 const ZERO = "(v128.const i32x4 0 0 0 0)";
-const low = (v: string) => `(f64x2.promote_low_f32x4 ${v})`;
-const high = (v: string) => `(f64x2.promote_low_f32x4 ${highHalf(v)})`;
 
 /** Four elements of row pointer `p` at byte offset `$at`. */
 const four = (p: string) => `(v128.load (i32.add ${get(p)} ${get("at")}))`;
@@ -70,8 +69,8 @@ function rowStats(): string {
     overRow(
       "mean",
       `${set("v", four("px"))}
-       ${set("lo", `(f64x2.add ${get("lo")} ${low(get("v"))})`)}
-       ${set("hi", `(f64x2.add ${get("hi")} ${high(get("v"))})`)}`,
+       ${set("lo", `(f64x2.add ${get("lo")} ${promoteLow(get("v"))})`)}
+       ${set("hi", `(f64x2.add ${get("hi")} ${promoteHigh(get("v"))})`)}`,
       set("s1", `(f64.add ${get("s1")} ${one64("px")})`),
     )
   }
@@ -83,9 +82,9 @@ function rowStats(): string {
     overRow(
       "var",
       `${set("v", four("px"))}
-       ${set("t", `(f64x2.sub ${low(get("v"))} ${get("mean2")})`)}
+       ${set("t", `(f64x2.sub ${promoteLow(get("v"))} ${get("mean2")})`)}
        ${set("lo", `(f64x2.add ${get("lo")} (f64x2.mul ${get("t")} ${get("t")}))`)}
-       ${set("t", `(f64x2.sub ${high(get("v"))} ${get("mean2")})`)}
+       ${set("t", `(f64x2.sub ${promoteHigh(get("v"))} ${get("mean2")})`)}
        ${set("hi", `(f64x2.add ${get("hi")} (f64x2.mul ${get("t")} ${get("t")}))`)}`,
       `${set("x", `(f64.sub ${one64("px")} ${get("mean")})`)}
        ${set("s2", `(f64.add ${get("s2")} (f64.mul ${get("x")} ${get("x")}))`)}`,
@@ -176,10 +175,10 @@ function layerNormGrad(): string {
   // x̂ in float64 from a f64x2 of x
   const xhat2 = (x: string) => `(f64x2.mul (f64x2.sub ${x} ${get("mean2")}) ${get("rstd2")})`;
   const sumsFour = `${h(four)} ${set("v", four("px"))}
-       ${set("t", low(get("h")))} ${set("u", xhat2(low(get("v"))))}
+       ${set("t", promoteLow(get("h")))} ${set("u", xhat2(promoteLow(get("v"))))}
        ${set("lo", `(f64x2.add ${get("lo")} ${get("t")})`)}
        ${set("lo2", `(f64x2.add ${get("lo2")} (f64x2.mul ${get("t")} ${get("u")}))`)}
-       ${set("t", high(get("h")))} ${set("u", xhat2(high(get("v"))))}
+       ${set("t", promoteHigh(get("h")))} ${set("u", xhat2(promoteHigh(get("v"))))}
        ${set("hi", `(f64x2.add ${get("hi")} ${get("t")})`)}
        ${set("hi2", `(f64x2.add ${get("hi2")} (f64x2.mul ${get("t")} ${get("u")}))`)}`;
   const sumsOne = `${h(one)}
@@ -247,8 +246,8 @@ function softmax(): string {
         "exp",
         `${set("t", `(f32x4.sub ${four("px")} ${get("c1")})`)} ${exp(scope, "v", get("t"))}
          ${storeFour(get("v"))}
-         ${set("lo", `(f64x2.add ${get("lo")} ${low(get("v"))})`)}
-         ${set("hi", `(f64x2.add ${get("hi")} ${high(get("v"))})`)}`,
+         ${set("lo", `(f64x2.add ${get("lo")} ${promoteLow(get("v"))})`)}
+         ${set("hi", `(f64x2.add ${get("hi")} ${promoteHigh(get("v"))})`)}`,
         `${set("t", `(f32x4.sub ${one("px")} ${get("c1")})`)} ${exp(scope, "v", get("t"))}
          ${storeOne(get("v"))}
          ${
@@ -279,8 +278,20 @@ function softmaxGrad(): string {
       overRow(
         "dot",
         `${set("v", four("px"))} ${set("h", four("pg"))}
-         ${set("lo", `(f64x2.add ${get("lo")} (f64x2.mul ${low(get("v"))} ${low(get("h"))}))`)}
-         ${set("hi", `(f64x2.add ${get("hi")} (f64x2.mul ${high(get("v"))} ${high(get("h"))}))`)}`,
+         ${
+          set(
+            "lo",
+            `(f64x2.add ${get("lo")} (f64x2.mul ${promoteLow(get("v"))} ${promoteLow(get("h"))}))`,
+          )
+        }
+         ${
+          set(
+            "hi",
+            `(f64x2.add ${get("hi")} (f64x2.mul ${promoteHigh(get("v"))} ${
+              promoteHigh(get("h"))
+            }))`,
+          )
+        }`,
         set("s1", `(f64.add ${get("s1")} (f64.mul ${one64("px")} ${one64("pg")}))`),
       )
     }

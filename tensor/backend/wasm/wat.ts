@@ -88,9 +88,14 @@ export function sumLanes(v: string): string {
   return `(f64.add (f64x2.extract_lane 0 ${v}) (f64x2.extract_lane 1 ${v}))`;
 }
 
-/** The high two float32 lanes of a v128 moved to the low half (for f64x2.promote_low_f32x4). */
-export function highHalf(v: string): string {
-  return `(i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 ${v} ${v})`;
+/** The low two float32 lanes of a v128 expression, widened to float64 (an f64x2). */
+export function promoteLow(v: string): string {
+  return `(f64x2.promote_low_f32x4 ${v})`;
+}
+
+/** The high two float32 lanes of a v128 expression, widened to float64 (an f64x2). */
+export function promoteHigh(v: string): string {
+  return `(f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 ${v} ${v}))`;
 }
 
 /**
