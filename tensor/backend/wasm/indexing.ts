@@ -5,7 +5,7 @@
 import { contiguousStrides, sizeOf } from "../../shape.ts";
 import type { View } from "../../tensor.ts";
 import type { HeapArray } from "./heap.ts";
-import { address, allocate, contiguousCopy, run } from "./kernels.ts";
+import { address, allocate, contiguousCopy, run, walkParams } from "./kernels.ts";
 import { GATHER, PARAMS_ADDRESS, SCATTER } from "./layouts.ts";
 import { cpuTuning, wasmRuntime } from "./runtime.ts";
 import { collapse } from "./views.ts";
@@ -32,26 +32,8 @@ export function gather4(x: View, index: View, axis: number): HeapArray | null {
     wasmRuntime().heap.release(out);
     return null;
   }
-  const [o, s, i] = nest.strides;
   wasmRuntime().setParams(GATHER, {
-    out: out.byteOffset,
-    x: xBase,
-    y: indexBase,
-    n1: nest.dims[1],
-    n2: nest.dims[2],
-    n3: nest.dims[3],
-    out0: o[0],
-    out1: o[1],
-    out2: o[2],
-    out3: o[3],
-    x0: s[0],
-    x1: s[1],
-    x2: s[2],
-    x3: s[3],
-    y0: i[0],
-    y1: i[1],
-    y2: i[2],
-    y3: i[3],
+    ...walkParams(nest, out.byteOffset, xBase, indexBase),
     axisStride: x.strides[axis],
     axisSize: x.shape[axis],
   });

@@ -10,9 +10,16 @@ import { contiguousStrides, type Shape, sizeOf } from "../../shape.ts";
 import { checkLive, type View } from "../../tensor.ts";
 import type { AdamConstants, ReduceOp } from "../../backend.ts";
 import type { HeapArray, HeapDType } from "./heap.ts";
-import { ADAM, ELEMENTWISE, PARAMS_ADDRESS, REDUCE, ROWS } from "./layouts.ts";
+import {
+  ADAM,
+  ELEMENTWISE,
+  type ELEMENTWISE_FIELDS,
+  PARAMS_ADDRESS,
+  REDUCE,
+  ROWS,
+} from "./layouts.ts";
 import { cpuTuning, wasmRuntime } from "./runtime.ts";
-import { collapse } from "./views.ts";
+import { collapse, type LoopNest } from "./views.ts";
 
 /** Byte address of a view's element [0, …, 0], or null when its storage is not in the heap. */
 export function address(x: View): number | null {
@@ -50,32 +57,45 @@ function elementwise(kernel: string, target: Target, inputs: readonly View[]): b
   if (pointers.some((p) => p === null)) return false;
   const nest = collapse(target.shape, [target.strides, ...inputs.map((x) => x.strides)], 4);
   if (nest === null) return false;
-  const [out, x, y] = nest.strides;
   const size = sizeOf(target.shape);
-  const rt = wasmRuntime();
   const outBase = target.array.byteOffset + target.offset * target.array.BYTES_PER_ELEMENT;
-  rt.setParams(ELEMENTWISE, {
-    out: outBase,
-    x: pointers[0]!,
-    y: pointers[1] ?? 0,
-    n1: nest.dims[1],
-    n2: nest.dims[2],
-    n3: nest.dims[3],
-    out0: out[0],
-    out1: out[1],
-    out2: out[2],
-    out3: out[3],
-    x0: x[0],
-    x1: x[1],
-    x2: x[2],
-    x3: x[3],
-    y0: y?.[0] ?? 0,
-    y1: y?.[1] ?? 0,
-    y2: y?.[2] ?? 0,
-    y3: y?.[3] ?? 0,
-  });
+  wasmRuntime().setParams(ELEMENTWISE, walkParams(nest, outBase, pointers[0]!, pointers[1] ?? 0));
   run(kernel, size, 64, size >= cpuTuning.minParallelElements);
   return true;
+}
+
+/**
+ * The fields of ELEMENTWISE (which GATHER begins with) for a loop nest collapsed to four
+ * axes over out, x and y (y's strides zero when there is no y).
+ */
+export function walkParams(
+  nest: LoopNest,
+  out: number,
+  x: number,
+  y: number,
+): Record<(typeof ELEMENTWISE_FIELDS)[number], number> {
+  const [o, a, b = [0, 0, 0, 0]] = nest.strides;
+  const [, n1, n2, n3] = nest.dims;
+  return {
+    out,
+    x,
+    y,
+    n1,
+    n2,
+    n3,
+    out0: o[0],
+    out1: o[1],
+    out2: o[2],
+    out3: o[3],
+    x0: a[0],
+    x1: a[1],
+    x2: a[2],
+    x3: a[3],
+    y0: b[0],
+    y1: b[1],
+    y2: b[2],
+    y3: b[3],
+  };
 }
 
 /** A contiguous target for a fresh array of `shape`. */

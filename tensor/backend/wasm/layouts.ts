@@ -25,7 +25,8 @@ export const PARAMS_ADDRESS = 1024;
  * (n0 implied by the task range), a pointer and element strides per operand (out, x, y).
  * Tasks are output elements in row-major order of the collapsed shape.
  */
-const ELEMENTWISE_FIELDS = [
+/** The fields of ELEMENTWISE, in order (GATHER begins with them). */
+export const ELEMENTWISE_FIELDS = [
   "out",
   "x",
   "y",
