@@ -154,6 +154,61 @@ export const PRESETS: Record<string, Preset> = {
 // default run's, to the digit) and adds the ablation rows.
 PRESETS.results = { ...PRESETS.default, name: "results", rows: "all" };
 
+/**
+ * The VQ-KD tokenizer's config (the official argument names) for a preset: a 28×28
+ * grayscale encoder of 4×4 patches, a decoder over the 7×7 grid of codes, reconstructing
+ * `teacherDim` features per patch.
+ */
+export function vqkdModelConfig(preset: Preset, teacherDim: number): Record<string, unknown> {
+  const v = preset.vqkd;
+  return {
+    encoder: {
+      img_size: 28,
+      patch_size: 4,
+      in_chans: 1,
+      embed_dim: v.embedDim,
+      depth: v.depth,
+      num_heads: v.heads,
+      qkv_bias: true,
+    },
+    decoder: {
+      img_size: 7,
+      patch_size: 1,
+      in_chans: v.codeDim,
+      embed_dim: v.embedDim,
+      depth: v.decoderDepth,
+      num_heads: v.heads,
+      qkv_bias: true,
+    },
+    n_embed: v.codes,
+    embed_dim: v.codeDim,
+    decoder_out_dim: teacherDim,
+  };
+}
+
+/**
+ * The BEiT v2 pretraining model's config (the official argument names) for a preset, with
+ * `headLayers` blocks in the CLS bottleneck (0: none).
+ */
+export function beitModelConfig(preset: Preset, headLayers: number): Record<string, unknown> {
+  const b = preset.beit;
+  return {
+    img_size: 28,
+    patch_size: 4,
+    in_chans: 1,
+    vocab_size: preset.vqkd.codes,
+    embed_dim: b.embedDim,
+    depth: b.depth,
+    num_heads: b.heads,
+    qkv_bias: true,
+    init_values: 0.1,
+    use_abs_pos_emb: false,
+    use_shared_rel_pos_bias: true,
+    early_layers: b.earlyLayers,
+    head_layers: headLayers,
+  };
+}
+
 /** Options of runPipeline. */
 export interface PipelineOptions {
   preset: Preset;
@@ -325,29 +380,7 @@ export async function runPipeline(options: PipelineOptions): Promise<ResultRow[]
       qkv_bias: true,
     });
     const v = preset.vqkd;
-    const vqkdConfig = (teacherDim: number) => ({
-      encoder: {
-        img_size: 28,
-        patch_size: 4,
-        in_chans: 1,
-        embed_dim: v.embedDim,
-        depth: v.depth,
-        num_heads: v.heads,
-        qkv_bias: true,
-      },
-      decoder: {
-        img_size: 7,
-        patch_size: 1,
-        in_chans: v.codeDim,
-        embed_dim: v.embedDim,
-        depth: v.decoderDepth,
-        num_heads: v.heads,
-        qkv_bias: true,
-      },
-      n_embed: v.codes,
-      embed_dim: v.codeDim,
-      decoder_out_dim: teacherDim,
-    });
+    const vqkdConfig = (teacherDim: number) => vqkdModelConfig(preset, teacherDim);
     const tokenizerStage = (name: string, source: Teacher, teacherDim: number, salt: number) =>
       stage<Tokenizer>(
         `${out}/${name}.ckpt`,
@@ -371,21 +404,7 @@ export async function runPipeline(options: PipelineOptions): Promise<ResultRow[]
       );
     const semanticModel = vqkd(vqkdConfig(t.embedDim));
     const b = preset.beit;
-    const beitConfig = (headLayers: number) => ({
-      img_size: 28,
-      patch_size: 4,
-      in_chans: 1,
-      vocab_size: v.codes,
-      embed_dim: b.embedDim,
-      depth: b.depth,
-      num_heads: b.heads,
-      qkv_bias: true,
-      init_values: 0.1,
-      use_abs_pos_emb: false,
-      use_shared_rel_pos_bias: true,
-      early_layers: b.earlyLayers,
-      head_layers: headLayers,
-    });
+    const beitConfig = (headLayers: number) => beitModelConfig(preset, headLayers);
     const pretrainStage = (
       name: string,
       tokenizer: Tokenizer,

@@ -7,7 +7,7 @@ import * as T from "../mod.ts";
 import { adamw } from "../nn/mod.ts";
 import { blockwiseMasks } from "../beit/masking.ts";
 import { beitPretrainModel } from "../beit/model.ts";
-import { PRESETS } from "../beit/pipeline.ts";
+import { beitModelConfig, PRESETS, vqkdModelConfig } from "../beit/pipeline.ts";
 import { pretrainStep } from "../beit/pretrain.ts";
 import { vqkd } from "../vqkd/model.ts";
 
@@ -18,49 +18,11 @@ import { vqkd } from "../vqkd/model.ts";
  *   size, and `dispose()`
  */
 export function mimTrainStep(): { step(): T.Tensor; batchSize: number; dispose(): void } {
-  const { vqkd: v, beit: b, teacher } = PRESETS.default;
-  const tokenizerModel = vqkd({
-    encoder: {
-      img_size: 28,
-      patch_size: 4,
-      in_chans: 1,
-      embed_dim: v.embedDim,
-      depth: v.depth,
-      num_heads: v.heads,
-      qkv_bias: true,
-    },
-    decoder: {
-      img_size: 7,
-      patch_size: 1,
-      in_chans: v.codeDim,
-      embed_dim: v.embedDim,
-      depth: v.decoderDepth,
-      num_heads: v.heads,
-      qkv_bias: true,
-    },
-    n_embed: v.codes,
-    embed_dim: v.codeDim,
-    decoder_out_dim: teacher.embedDim,
-  });
-  const tokenizer = {
-    model: tokenizerModel,
-    ...tokenizerModel.init(T.key(0)),
-  };
-  const model = beitPretrainModel({
-    img_size: 28,
-    patch_size: 4,
-    in_chans: 1,
-    vocab_size: v.codes,
-    embed_dim: b.embedDim,
-    depth: b.depth,
-    num_heads: b.heads,
-    qkv_bias: true,
-    init_values: 0.1,
-    use_abs_pos_emb: false,
-    use_shared_rel_pos_bias: true,
-    early_layers: b.earlyLayers,
-    head_layers: b.headLayers,
-  });
+  const preset = PRESETS.default;
+  const b = preset.beit;
+  const tokenizerModel = vqkd(vqkdModelConfig(preset, preset.teacher.embedDim));
+  const tokenizer = { model: tokenizerModel, ...tokenizerModel.init(T.key(0)) };
+  const model = beitPretrainModel(beitModelConfig(preset, b.headLayers));
   const optimizer = adamw({
     learningRate: b.lr,
     b1: 0.9,
