@@ -34,7 +34,6 @@ import { BINARY_WAT, UNARY_WAT } from "./elementwise_wat.ts";
 import type { HeapArray } from "./heap.ts";
 import {
   adamF32,
-  address,
   binaryF32,
   contiguousCopy,
   copyInto,
@@ -68,9 +67,12 @@ function adopt(result: unknown): TypedArray {
   return copy;
 }
 
-/** Whether every view is a live float32 view whose storage is in the heap. */
-function allF32InHeap(...views: (View | null)[]): boolean {
-  return views.every((v) => v === null || (v.dtype === "float32" && address(v) !== null));
+/**
+ * Whether every view is float32 (the WebAssembly drivers check the rest themselves: a
+ * storage outside the heap makes them return null, and the JavaScript kernel runs).
+ */
+function allF32(...views: (View | null)[]): boolean {
+  return views.every((v) => v === null || v.dtype === "float32");
 }
 
 /** The CPU backend object; `satisfies Backend` makes the compiler list any missing kernel. */
@@ -100,14 +102,14 @@ export const cpuBackend: Backend = {
     if (op === "copy" && outDtype === x.dtype) {
       const copy = contiguousCopy(x);
       if (copy !== null) return copy;
-    } else if (op in UNARY_WAT && outDtype === "float32" && allF32InHeap(x)) {
+    } else if (op in UNARY_WAT && outDtype === "float32" && allF32(x)) {
       const out = unaryF32(op, x);
       if (out !== null) return out;
     }
     return adopt(js.unary(op, x, outDtype));
   },
   binary(op, a, b, outDtype): TypedArray {
-    if (op in BINARY_WAT && outDtype === "float32" && allF32InHeap(a, b)) {
+    if (op in BINARY_WAT && outDtype === "float32" && allF32(a, b)) {
       const out = binaryF32(op, a, b);
       if (out !== null) return out;
     }
@@ -118,14 +120,14 @@ export const cpuBackend: Backend = {
   },
   reduce(op, x, count, outDtype): TypedArray {
     const supported = op.startsWith("arg") ? outDtype === "int32" : outDtype === "float32";
-    if (supported && allF32InHeap(x)) {
+    if (supported && allF32(x)) {
       const out = reduceF32(op, x, count);
       if (out !== null) return out;
     }
     return adopt(js.reduce(op, x, count, outDtype));
   },
   matmul(a, b, bias): TypedArray {
-    if (allF32InHeap(a, b, bias ?? null)) {
+    if (allF32(a, b, bias ?? null)) {
       const out = matmulF32(a, b, bias ?? null);
       if (out !== null) return out;
     }
@@ -178,35 +180,35 @@ export const cpuBackend: Backend = {
     return adopt(js.unslice(x, outShape, starts, steps));
   },
   layerNorm(x, weight, bias, eps): TypedArray {
-    if (allF32InHeap(x, weight, bias)) {
+    if (allF32(x, weight, bias)) {
       const out = rowKernel("layer_norm", x, null, weight, bias, eps);
       if (out !== null) return out;
     }
     return adopt(js.layerNorm(x, weight, bias, eps));
   },
   layerNormGrad(x, weight, g, eps): TypedArray {
-    if (allF32InHeap(x, weight, g)) {
+    if (allF32(x, weight, g)) {
       const out = rowKernel("layer_norm_grad", x, g, weight, null, eps);
       if (out !== null) return out;
     }
     return adopt(js.layerNormGrad(x, weight, g, eps));
   },
   softmax(x): TypedArray {
-    if (allF32InHeap(x)) {
+    if (allF32(x)) {
       const out = rowKernel("softmax", x, null, null, null);
       if (out !== null) return out;
     }
     return adopt(js.softmax(x));
   },
   softmaxGrad(y, g): TypedArray {
-    if (allF32InHeap(y, g)) {
+    if (allF32(y, g)) {
       const out = rowKernel("softmax_grad", y, g, null, null);
       if (out !== null) return out;
     }
     return adopt(js.softmaxGrad(y, g));
   },
   adamStep(g, m, v, p, constants): TypedArray {
-    if (allF32InHeap(g, m, v, p)) {
+    if (allF32(g, m, v, p)) {
       const out = adamF32(g, m, v, p, constants);
       if (out !== null) return out;
     }
