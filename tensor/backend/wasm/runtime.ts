@@ -54,18 +54,19 @@ function defaultThreads(): number {
       env: { get(name: string): string | undefined };
     };
   }).Deno;
+  let value: string | undefined;
   try {
     const allowed = deno?.permissions.querySync?.({ name: "env", variable: "TESSELLA_THREADS" });
-    const value = allowed?.state === "granted" ? deno?.env.get("TESSELLA_THREADS") : undefined;
-    if (value !== undefined && value !== "") {
-      const n = Number(value);
-      if (!Number.isInteger(n) || n < 1) {
-        throw new Error(`TESSELLA_THREADS must be a positive integer, got "${value}"`);
-      }
-      return n;
+    if (allowed?.state === "granted") value = deno?.env.get("TESSELLA_THREADS");
+  } catch {
+    // no permission API (a browser): use the cores
+  }
+  if (value !== undefined && value !== "") {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1 || n > MAX_THREADS) {
+      throw new Error(`TESSELLA_THREADS must be an integer in 1…${MAX_THREADS}, got "${value}"`);
     }
-  } catch (error) {
-    if (error instanceof Error && error.message.startsWith("TESSELLA_THREADS")) throw error;
+    return n;
   }
   return Math.max(1, navigator.hardwareConcurrency ?? 1);
 }
