@@ -13,7 +13,7 @@ export interface VitStepSize {
   batch: number;
 }
 
-/** The three steps the CPU bench times: the step, and the default preset's two ViTs. */
+/** The three steps the CPU bench times: width 128 depth 6, and the default preset's two ViTs. */
 export const VIT_STEP_SIZES: readonly VitStepSize[] = [
   { width: 128, depth: 6, batch: 64 },
   { width: 64, depth: 4, batch: 128 }, // the default preset's BEiT backbone
