@@ -55,6 +55,7 @@ export {
   zerosLike,
 } from "./create.ts";
 export { item, type NestedValues, toArray, toArraySync, toBackend, toNested } from "./read.ts";
+export { formatValues, type PrintOptions, setPrintOptions } from "./format.ts";
 export {
   abs,
   cast,

@@ -9,7 +9,8 @@
 import type { Backend } from "./backend.ts";
 import { type DType, DTYPE_BYTES } from "./dtype.ts";
 import { isDisposed, trackStorage, trackTensor } from "./memory.ts";
-import { contiguousStrides, fmtShape, type Shape, sizeOf } from "./shape.ts";
+import { contiguousStrides, type Shape, sizeOf } from "./shape.ts";
+import { formatTensor } from "./format.ts";
 
 /** A flat buffer of `size` elements of `dtype`, owned by a backend. */
 export class Storage {
@@ -137,8 +138,24 @@ export class Tensor implements View {
     return true;
   }
 
-  /** A short description: `Tensor(float32 [2, 3] cpu)`. */
+  /**
+   * The values, dtype, shape and backend, as PyTorch prints a tensor:
+   * `Tensor([[1., 2., 3.], [4., 5., 6.]], float32 [2, 3] cpu)` (one row per line; large
+   * tensors summarised with `...`, see setPrintOptions). A WebGPU tensor cannot be read
+   * synchronously: it prints how to read it.
+   */
   toString(): string {
-    return `Tensor(${this.dtype} ${fmtShape(this.shape)} ${this.backend})`;
+    const backend = this.storage.backend;
+    return formatTensor(this, (t) => (backend.readSync ? backend.readSync(t) : null));
+  }
+
+  /** `console.log(t)` in Deno prints `String(t)`. */
+  [Symbol.for("Deno.customInspect")](): string {
+    return this.toString();
+  }
+
+  /** `console.log(t)` in Node and `util.inspect` print `String(t)`. */
+  [Symbol.for("nodejs.util.inspect.custom")](): string {
+    return this.toString();
   }
 }

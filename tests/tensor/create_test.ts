@@ -75,7 +75,7 @@ Deno.test("Tensor exposes shape, dtype, backend, size and rank, and is immutable
   assert.equal(t.size, 3);
   assert.equal(t.rank, 2);
   assert.equal(t.backend, "cpu");
-  assert.equal(String(t), "Tensor(float32 [1, 3] cpu)");
+  assert.equal(String(t), "Tensor([[1., 2., 3.]], float32 [1, 3] cpu)");
   assert.throws(() => (t.shape as number[]).push(1), TypeError);
   assert.ok(Object.isFrozen(t.strides));
 });
