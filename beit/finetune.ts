@@ -28,6 +28,12 @@ export interface FinetuneOptions {
   dropPathRate?: number;
   labelSmoothing?: number;
   warmupEpochs?: number;
+  /**
+   * Augmentation: RandomCrop with this much zero padding (default 4, the official
+   * transform for small images; 0: no crop) and horizontal flips (default true).
+   */
+  cropPadding?: number;
+  flip?: boolean;
   numClasses?: number;
   mean?: readonly number[];
   std?: readonly number[];
@@ -120,12 +126,14 @@ export async function finetuneBeit(
     batchSize: options.batchSize,
     key: foldIn(options.key, 1),
     labelSmoothing: options.labelSmoothing ?? 0.1,
-    transform: (key, batch) =>
-      normalize(
-        horizontalFlip(foldIn(key, 1), randomCropWithPadding(foldIn(key, 0), batch, size, 4), 0.5),
-        mean,
-        std,
-      ),
+    transform: (key, batch) => {
+      const padding = options.cropPadding ?? 4;
+      const cropped = padding > 0
+        ? randomCropWithPadding(foldIn(key, 0), batch, size, padding)
+        : batch;
+      const flipped = options.flip ?? true ? horizontalFlip(foldIn(key, 1), cropped, 0.5) : cropped;
+      return normalize(flipped, mean, std);
+    },
     label: "fine-tune",
     quiet: options.quiet,
   });

@@ -46,10 +46,10 @@ export {
   pretrainedToFinetune,
 } from "./finetune.ts";
 export {
-  curvesSvg,
   type PipelineOptions,
   type Preset,
   PRESETS,
   type ResultRow,
   runPipeline,
 } from "./pipeline.ts";
+export { type ChartOptions, curvesSvg, movingAverage, niceTicks } from "./charts.ts";

@@ -33,6 +33,7 @@ import { visionTransformer, type ViTParams } from "../nn/vision_transformer.ts";
 import { vqkd, type VqkdParams, type VqkdState } from "../vqkd/model.ts";
 import { evaluateTokenizer } from "../vqkd/evaluate.ts";
 import { codePatchGrid, tokenMap, usageHistogramSvg } from "../vqkd/report.ts";
+import { curvesSvg } from "./charts.ts";
 import { classifierTeacher, pixelTeacher, type Teacher } from "../vqkd/teachers.ts";
 import { trainVqkd } from "../vqkd/train.ts";
 import { finetuneBeit } from "./finetune.ts";
@@ -56,6 +57,8 @@ export interface Preset {
     epochs: number;
     batchSize: number;
     lr: number;
+    /** Host augmentation: none, horizontal flips, or random 2-pixel shifts and flips. */
+    augment: "none" | "flip" | "crop+flip";
   };
   vqkd: {
     embedDim: number;
@@ -80,7 +83,15 @@ export interface Preset {
     warmupEpochs: number;
   };
   probe: { epochs: number };
-  finetune: { epochs: number; batchSize: number; lr: number; layerDecay: number };
+  finetune: {
+    epochs: number;
+    batchSize: number;
+    lr: number;
+    layerDecay: number;
+    /** RandomCrop padding (0: no crop) and horizontal flips, see finetuneBeit. */
+    cropPadding: number;
+    flip: boolean;
+  };
   /** "main": BEiT v2 and the random-init baseline; "all": every row of the paper's comparison. */
   rows: "main" | "all";
 }
@@ -90,7 +101,15 @@ export const PRESETS: Record<string, Preset> = {
     name: "quick",
     train: 512,
     test: 256,
-    teacher: { embedDim: 32, depth: 1, heads: 2, epochs: 1, batchSize: 64, lr: 2e-3 },
+    teacher: {
+      embedDim: 32,
+      depth: 1,
+      heads: 2,
+      epochs: 1,
+      batchSize: 64,
+      lr: 2e-3,
+      augment: "crop+flip",
+    },
     vqkd: {
       embedDim: 32,
       depth: 1,
@@ -114,14 +133,29 @@ export const PRESETS: Record<string, Preset> = {
       warmupEpochs: 0,
     },
     probe: { epochs: 5 },
-    finetune: { epochs: 1, batchSize: 64, lr: 1e-3, layerDecay: 0.65 },
+    finetune: {
+      epochs: 1,
+      batchSize: 64,
+      lr: 1e-3,
+      layerDecay: 0.65,
+      cropPadding: 4,
+      flip: true,
+    },
     rows: "main",
   },
   default: {
     name: "default",
-    train: 10_000,
-    test: 2_000,
-    teacher: { embedDim: 64, depth: 2, heads: 2, epochs: 3, batchSize: 128, lr: 1e-3 },
+    train: 60_000,
+    test: 10_000,
+    teacher: {
+      embedDim: 64,
+      depth: 2,
+      heads: 2,
+      epochs: 3,
+      batchSize: 64,
+      lr: 2e-3,
+      augment: "none",
+    },
     vqkd: {
       embedDim: 64,
       depth: 2,
@@ -129,7 +163,7 @@ export const PRESETS: Record<string, Preset> = {
       heads: 2,
       codes: 512,
       codeDim: 32,
-      epochs: 2,
+      epochs: 1,
       batchSize: 128,
       lr: 1e-3,
     },
@@ -139,13 +173,20 @@ export const PRESETS: Record<string, Preset> = {
       heads: 2,
       earlyLayers: 3,
       headLayers: 2,
-      epochs: 4,
+      epochs: 5,
       batchSize: 128,
       lr: 1.5e-3,
-      warmupEpochs: 1,
+      warmupEpochs: 0.5,
     },
     probe: { epochs: 30 },
-    finetune: { epochs: 1, batchSize: 32, lr: 5e-3, layerDecay: 0.65 },
+    finetune: {
+      epochs: 4,
+      batchSize: 64,
+      lr: 2e-3,
+      layerDecay: 0.65,
+      cropPadding: 0,
+      flip: true,
+    },
     rows: "main",
   },
 };
@@ -234,6 +275,8 @@ export interface PipelineOptions {
 export interface StageTiming {
   seconds: number;
   images: number;
+  /** Optimizer steps (training stages only). */
+  steps?: number;
 }
 
 /** Parses timings.json (older runs stored plain seconds per stage). */
@@ -250,6 +293,8 @@ function readTimings(text: string): Record<string, StageTiming> {
 export interface ResultRow {
   name: string;
   probe?: number;
+  /** The probe's test top-1 after each of its epochs. */
+  probeCurve?: number[];
   finetune?: number;
   seconds: number;
   command: string;
@@ -266,6 +311,64 @@ export const ROWS = {
   rawPixels: "linear classifier on raw pixels",
 } as const;
 const ROW_ORDER: string[] = Object.values(ROWS);
+
+/** What each row of the results table isolates, in one sentence. */
+const ROW_MEANING: Record<string, string> = {
+  [ROWS.beit]:
+    "the method: masked image modelling whose targets are the VQ-KD codes of the teacher's features, with the CLS bottleneck; its CLS token is probed.",
+  [ROWS.random]:
+    "the same network untrained (probe) or trained from scratch (fine-tune): the floor that pretraining has to beat.",
+  [ROWS.meanPooled]:
+    "the BEiT v2 network again, probed on the mean of its patch tokens instead of CLS: how much the CLS token gathers.",
+  [ROWS.pixelMim]:
+    "BEiT v1-style targets, codes of a tokenizer that reconstructs pixels: what semantic targets add.",
+  [ROWS.noBottleneck]:
+    "BEiT v2 on the same tokenizer without the CLS bottleneck: what the bottleneck does for the CLS token.",
+  [ROWS.teacher]:
+    "the supervised network the tokenizer distils (it saw the labels): the quality of the knowledge VQ-KD passes on.",
+  [ROWS.rawPixels]:
+    "a linear classifier on the 784 pixels: what the probe gets with no network at all.",
+};
+
+/**
+ * The reference run: the official BEiT v2 modules in PyTorch on a 2-core machine, width 128,
+ * depth 6, all 60,000 training images (teacher 2 epochs, VQ-KD 1 epoch, MIM 4 epochs = 1,875
+ * steps of batch 128, fine-tuning ½ epoch), evaluated on the 10,000 test images.
+ */
+export const REFERENCE: Record<string, { probe?: number; finetune?: number }> = {
+  [ROWS.beit]: { probe: 0.816, finetune: 0.822 },
+  [ROWS.random]: { probe: 0.590 },
+  [ROWS.meanPooled]: { probe: 0.826 },
+  [ROWS.pixelMim]: { probe: 0.796 },
+  [ROWS.teacher]: { finetune: 0.812 },
+};
+const REFERENCE_RUN =
+  "the official BEiT v2 modules in PyTorch at width 128, depth 6 on all 60,000 training images (teacher 2 epochs, VQ-KD 1 epoch, MIM 4 epochs = 1,875 steps of batch 128, fine-tuning ½ epoch), tested on the 10,000 test images. Compare the budgets (stage table below) before the numbers.";
+
+/** The report's sentences comparing rows (BEiT v2 against random init, and the ablations). */
+function comparisons(results: ResultRow[]): string[] {
+  const row = (name: string) => results.find((r) => r.name === name);
+  const points = (a?: number, b?: number) =>
+    a === undefined || b === undefined ? null : 100 * (a - b);
+  const signed = (d: number) => `${d >= 0 ? "+" : "−"}${Math.abs(d).toFixed(1)} points`;
+  const lines: string[] = [];
+  const pairs: [string, string, string][] = [
+    [ROWS.beit, ROWS.random, "BEiT v2 against random init"],
+    [ROWS.beit, ROWS.pixelMim, "semantic (VQ-KD) against pixel tokens"],
+    [ROWS.beit, ROWS.noBottleneck, "with against without the CLS bottleneck"],
+  ];
+  for (const [a, b, what] of pairs) {
+    const probe = points(row(a)?.probe, row(b)?.probe);
+    if (probe === null) continue;
+    const fine = points(row(a)?.finetune, row(b)?.finetune);
+    lines.push(
+      `- ${what}: ${signed(probe)} on the probe${
+        fine === null ? "" : `, ${signed(fine)} on fine-tuning`
+      }.`,
+    );
+  }
+  return lines.length ? [...lines, ""] : [];
+}
 
 type Stage<T> = () => Promise<T>;
 type Tokenizer = { params: VqkdParams; state: VqkdState };
@@ -297,6 +400,48 @@ export async function runPipeline(options: PipelineOptions): Promise<ResultRow[]
     if (!quiet) console.error(part === "ablations" ? `[ablations] ${text}` : text);
   };
   const command = options.command ?? `deno task pretrain --preset ${preset.name} --seed ${seed}`;
+  // Data: the pinned subset of the first data source found.
+  const trainRaw = await loadFashionMnistRaw({
+    split: "train",
+    dataDir: options.dataDir,
+    subset: preset.train,
+  });
+  const testRaw = await loadFashionMnistRaw({
+    split: "test",
+    dataDir: options.dataDir,
+    subset: preset.test,
+  });
+  const host = (r: typeof trainRaw): HostDataset => ({
+    pixels: r.pixels,
+    labels: r.labels,
+    shape: [r.count, 1, 28, 28],
+  });
+  const train = host(trainRaw);
+  const test = host(testRaw);
+  // Images one training epoch at this batch size sees (the loops drop a last partial batch).
+  const trainImages = (batchSize: number) =>
+    Math.floor(train.labels.length / batchSize) * batchSize;
+  if (part !== "ablations") {
+    say(
+      `data: ${train.labels.length} training and ${test.labels.length} test images from ${trainRaw.source} (${trainRaw.location})`,
+    );
+    if (train.labels.length < preset.train || test.labels.length < preset.test) {
+      say(
+        `note: the preset asks for ${preset.train} training and ${preset.test} test images, but ` +
+          `only ${train.labels.length} and ${test.labels.length} were found: the numbers will ` +
+          `not be comparable with the preset's published ones. For the full set, install ` +
+          `Debian's dataset-fashion-mnist, or pass --data DIR (or set TESSELLA_DATA).`,
+      );
+    }
+    // Before any result is read: settings that changed only the evaluation drop the
+    // results they invalidate; any other change is refused.
+    const changed = await claimFolder(out, runKey(preset, seed, trainRaw.source));
+    if (changed.length > 0) {
+      say(`evaluation settings changed (${changed.join("; ")}): recomputing what they affect`);
+      await dropEvaluations(out, changed);
+    }
+    await Deno.mkdir(`${out}/snapshots`, { recursive: true });
+  }
   // The worker keeps its own results and timings; the main thread merges them at the end.
   const suffix = part === "ablations" ? ".ablations" : "";
   const resultsPath = `${out}/results${suffix}.json`;
@@ -313,13 +458,19 @@ export async function runPipeline(options: PipelineOptions): Promise<ResultRow[]
     readTimings,
   ).catch(() => ({}));
   // `images`: how many images the stage pushes through a network (its throughput's unit).
-  const timed = async <T>(name: string, images: number, stage: Stage<T>): Promise<T> => {
+  const timed = async <T>(
+    name: string,
+    images: number,
+    stage: Stage<T>,
+    batchSize?: number,
+  ): Promise<T> => {
     if (part === "ablations") say(`${name}: started`);
     const t0 = performance.now();
     const value = await stage();
     const seconds = (performance.now() - t0) / 1000;
     const before = timings[name] ?? { seconds: 0, images: 0 };
     timings[name] = { seconds: before.seconds + seconds, images: before.images + images };
+    if (batchSize) timings[name].steps = timings[name].images / batchSize;
     Deno.writeTextFileSync(timingsPath, JSON.stringify(timings, null, 2));
     say(`${name}: ${Math.round(seconds)} s, ${Math.round(images / seconds)} img/s`);
     return value;
@@ -340,33 +491,6 @@ export async function runPipeline(options: PipelineOptions): Promise<ResultRow[]
   }
 
   async function run(): Promise<ResultRow[]> {
-    // Data: the pinned subset of the first data source found.
-    const trainRaw = await loadFashionMnistRaw({
-      split: "train",
-      dataDir: options.dataDir,
-      subset: preset.train,
-    });
-    const testRaw = await loadFashionMnistRaw({
-      split: "test",
-      dataDir: options.dataDir,
-      subset: preset.test,
-    });
-    const host = (r: typeof trainRaw): HostDataset => ({
-      pixels: r.pixels,
-      labels: r.labels,
-      shape: [r.count, 1, 28, 28],
-    });
-    const train = host(trainRaw);
-    const test = host(testRaw);
-    // Images one training epoch at this batch size sees (the loops drop a last partial batch).
-    const trainImages = (batchSize: number) =>
-      Math.floor(train.labels.length / batchSize) * batchSize;
-    if (part !== "ablations") {
-      say(
-        `data: ${train.labels.length} training and ${test.labels.length} test images from ${trainRaw.source} (${trainRaw.location})`,
-      );
-    }
-
     // The stages, defined first and run below in the order of the pipeline.
     const t = preset.teacher;
     const teacherVit = visionTransformer({
@@ -400,7 +524,7 @@ export async function runPipeline(options: PipelineOptions): Promise<ResultRow[]
               onStep: (m) => log({ stage: name, ...m }),
             });
             return { params: trained.params, state: trained.state };
-          }),
+          }, v.batchSize),
       );
     const semanticModel = vqkd(vqkdConfig(t.embedDim));
     const b = preset.beit;
@@ -431,11 +555,14 @@ export async function runPipeline(options: PipelineOptions): Promise<ResultRow[]
               clsBottleneck: bottleneck,
               key: foldIn(root, salt),
               checkpoint: `${out}/${name}.partial.ckpt`,
+              // The main model keeps one snapshot per epoch: the curve of probe accuracy
+              // against MIM steps (tools/experiments/probe_checkpoints.ts).
+              snapshot: name === "beit" ? (e) => `${out}/snapshots/beit.epoch${e}.ckpt` : undefined,
               quiet: silent,
               onStep: (m) => log({ stage: name, ...m }),
             });
             return trained.params;
-          }),
+          }, b.batchSize),
       );
 
     // Evaluation: linear probe on the last layer's CLS token, and fine-tuning.
@@ -449,15 +576,21 @@ export async function runPipeline(options: PipelineOptions): Promise<ResultRow[]
         async () => {
           const trainF = await extractFeatures(train, features as never);
           const testF = await extractFeatures(test, features as never);
-          return (await linearProbe(trainF, testF, {
+          return await linearProbe(trainF, testF, {
             epochs: preset.probe.epochs,
             key: foldIn(root, 9),
             quiet: silent,
             label: `probe ${name}`,
-          })).top1;
+          });
         },
       );
-      results.push({ name, probe, seconds: (performance.now() - t0) / 1000, command });
+      results.push({
+        name,
+        probe: probe.top1,
+        probeCurve: probe.curve,
+        seconds: (performance.now() - t0) / 1000,
+        command,
+      });
       saveResults();
     };
     const finetuneRow = async (name: string, params: BeitPretrainParams | null) => {
@@ -476,10 +609,12 @@ export async function runPipeline(options: PipelineOptions): Promise<ResultRow[]
             batchSize: f.batchSize,
             learningRate: f.lr,
             layerDecay: f.layerDecay,
+            cropPadding: f.cropPadding,
+            flip: f.flip,
             warmupEpochs: Math.min(1, f.epochs / 4),
             key: foldIn(root, 10),
             quiet: silent,
-          }))).top1;
+          }), f.batchSize)).top1;
       row.seconds += (performance.now() - t0) / 1000;
       saveResults();
     };
@@ -544,18 +679,21 @@ export async function runPipeline(options: PipelineOptions): Promise<ResultRow[]
             epochs: t.epochs,
             batchSize: t.batchSize,
             key: foldIn(root, 2),
-            transform: (k, b) =>
-              normalize(
-                horizontalFlip(foldIn(k, 1), randomCropWithPadding(foldIn(k, 0), b, 28, 2), 0.5),
-                MEAN,
-                STD,
-              ),
+            transform: (k, b) => {
+              const shifted = t.augment === "crop+flip"
+                ? randomCropWithPadding(foldIn(k, 0), b, 28, 2)
+                : b;
+              const flipped = t.augment === "none"
+                ? shifted
+                : horizontalFlip(foldIn(k, 1), shifted, 0.5);
+              return normalize(flipped, MEAN, STD);
+            },
             label: "teacher",
             quiet,
             onStep: (step, loss) => log({ stage: "teacher", step, loss }),
           });
           return trained.params;
-        }),
+        }, t.batchSize),
     );
     const teacher = classifierTeacher(teacherVit, teacherParams, { mean: MEAN, std: STD });
 
@@ -585,6 +723,20 @@ export async function runPipeline(options: PipelineOptions): Promise<ResultRow[]
     await probeRow(ROWS.random, clsFeatures(randomParams));
     await finetuneRow(ROWS.beit, beitParams);
     await finetuneRow(ROWS.random, null);
+    // The teacher's representation is what its head sees: the pooled features.
+    const teacherBody = visionTransformer({ ...teacherVit.config, numClasses: 0 });
+    await probeRow(ROWS.teacher, (images) => teacherBody.apply(teacherParams, images));
+    // Its own test accuracy goes in the fine-tune column (it is not fine-tuned again).
+    const teacherRow = results.find((r) => r.name === ROWS.teacher)!;
+    if (teacherRow.finetune === undefined) {
+      teacherRow.finetune = await evaluateClassifier(
+        (p: ViTParams, x, o) => teacherVit.apply(p, x, o),
+        teacherParams,
+        test,
+        { transform: (bt) => normalize(bt, MEAN, STD) },
+      );
+      saveResults();
+    }
     if (preset.rows === "all") {
       await probeRow(
         ROWS.meanPooled,
@@ -593,17 +745,6 @@ export async function runPipeline(options: PipelineOptions): Promise<ResultRow[]
             pretrainModel.apply(beitParams, images, { mask: noMask(images.shape[0]) }).patchTokens,
             { axis: 1 },
           ),
-      );
-      // The teacher's representation is what its head sees: the pooled features.
-      const teacherBody = visionTransformer({ ...teacherVit.config, numClasses: 0 });
-      await probeRow(ROWS.teacher, (images) => teacherBody.apply(teacherParams, images));
-      // Its own test accuracy goes in the fine-tune column (it is not fine-tuned again).
-      const teacherRow = results.find((r) => r.name === ROWS.teacher)!;
-      teacherRow.finetune ??= await evaluateClassifier(
-        (p: ViTParams, x, o) => teacherVit.apply(p, x, o),
-        teacherParams,
-        test,
-        { transform: (bt) => normalize(bt, MEAN, STD) },
       );
       if (!hasRow(ROWS.rawPixels)) {
         const t0 = performance.now();
@@ -649,6 +790,7 @@ export async function runPipeline(options: PipelineOptions): Promise<ResultRow[]
       timings,
       parallel: worker !== null,
       seconds: (performance.now() - started) / 1000,
+      trainCount: train.labels.length,
       tokenizerReport,
       semanticModel,
       semantic,
@@ -673,6 +815,8 @@ export async function runPipeline(options: PipelineOptions): Promise<ResultRow[]
     }
     const value = await run();
     await saveCheckpoint(path, { value, done: true });
+    // The stage's resume point is not needed once its result is saved.
+    await Deno.remove(path.replace(/\.ckpt$/, ".partial.ckpt")).catch(() => {});
     return value;
   }
 
@@ -683,6 +827,120 @@ export async function runPipeline(options: PipelineOptions): Promise<ResultRow[]
       if (saved) return saved.value;
       if (!waited) say(`waiting for ${path.split("/").pop()} from the main thread`);
       await new Promise((resolve) => setTimeout(resolve, 2000));
+    }
+  }
+}
+
+/**
+ * What the checkpoints and results of a run depend on: the recipe of every stage, the seed
+ * and the data. The preset's name and its list of rows are not part of it (the results
+ * preset's main rows are the default preset's, so either may continue the other's folder).
+ */
+export function runKey(preset: Preset, seed: number, source: string): Record<string, unknown> {
+  const { name: _name, rows: _rows, ...recipe } = preset;
+  return { seed, data: source, ...recipe };
+}
+
+/** The fields in which two run keys differ, as "path: old → new" lines. */
+function keyDifferences(before: unknown, after: unknown, path = ""): string[] {
+  if (
+    typeof before === "object" && before !== null && typeof after === "object" && after !== null
+  ) {
+    const keys = new Set([...Object.keys(before), ...Object.keys(after)]);
+    return [...keys].flatMap((k) =>
+      keyDifferences(
+        (before as Record<string, unknown>)[k],
+        (after as Record<string, unknown>)[k],
+        path ? `${path}.${k}` : k,
+      )
+    );
+  }
+  return JSON.stringify(before) === JSON.stringify(after)
+    ? []
+    : [`${path}: ${JSON.stringify(before)} → ${JSON.stringify(after)}`];
+}
+
+/**
+ * Makes `out` this run's folder: writes run.json (the run key) into an empty folder, and
+ * refuses a folder whose checkpoints were made with other training settings, so that no
+ * result is ever reused or relabelled with settings that did not produce it.
+ *
+ * @returns the evaluation settings that changed (probe, fine-tuning), as "path: old → new"
+ */
+async function claimFolder(out: string, key: Record<string, unknown>): Promise<string[]> {
+  const path = `${out}/run.json`;
+  const text = await Deno.readTextFile(path).catch((error) => {
+    if (error instanceof Deno.errors.NotFound) return null;
+    throw error;
+  });
+  if (text === null) {
+    // A folder with results but no run.json was made before runs were keyed: its settings
+    // are unknown, so it is not continued either.
+    const stale = ["results.json", "teacher.ckpt", "vqkd.ckpt", "beit.ckpt"];
+    for (const name of stale) {
+      if (await Deno.stat(`${out}/${name}`).then(() => true, () => false)) {
+        throw new Error(
+          `${out} holds ${name} from a run whose settings were not recorded (no run.json): ` +
+            `choose another output folder (--out) or delete this one.`,
+        );
+      }
+    }
+    await Deno.writeTextFile(path, JSON.stringify(key, null, 2) + "\n");
+    return [];
+  }
+  let before: unknown;
+  try {
+    before = JSON.parse(text);
+  } catch {
+    throw new Error(`${path} is not valid JSON: delete the folder or choose another --out.`);
+  }
+  const changed = keyDifferences(before, key);
+  const training = changed.filter((c) => !EVALUATION.some((prefix) => c.startsWith(prefix)));
+  if (training.length > 0) {
+    throw new Error(
+      `${out} holds a run with other settings; its checkpoints and results do not belong ` +
+        `to this one. Choose another output folder (--out) or delete this one.\n  ` +
+        changed.join("\n  "),
+    );
+  }
+  if (changed.length > 0) await Deno.writeTextFile(path, JSON.stringify(key, null, 2) + "\n");
+  return changed;
+}
+
+/** Settings that change only the evaluation: their results are recomputed, not refused. */
+const EVALUATION = ["probe.", "finetune."];
+
+/**
+ * Drops from a run folder the results that changed evaluation settings invalidate: every
+ * probe when the probe changed, every fine-tune (not the teacher's own accuracy) when the
+ * fine-tuning recipe changed, with their stage times.
+ */
+async function dropEvaluations(out: string, changed: string[]): Promise<void> {
+  const probe = changed.some((c) => c.startsWith("probe."));
+  const finetune = changed.some((c) => c.startsWith("finetune."));
+  for (const suffix of ["", ".ablations"]) {
+    const timingsPath = `${out}/timings${suffix}.json`;
+    const timings: Record<string, StageTiming> = await Deno.readTextFile(timingsPath).then(
+      readTimings,
+    ).catch(() => ({}));
+    const resultsPath = `${out}/results${suffix}.json`;
+    const rows: ResultRow[] = await Deno.readTextFile(resultsPath).then(JSON.parse).catch(
+      () => [],
+    );
+    const kept = probe ? [] : rows;
+    for (const row of kept) {
+      if (!finetune || row.finetune === undefined || row.name === ROWS.teacher) continue;
+      row.seconds -= timings[`finetune ${row.name}`]?.seconds ?? 0;
+      delete row.finetune;
+    }
+    for (const name of Object.keys(timings)) {
+      if ((probe && name.startsWith("probe ")) || (finetune && name.startsWith("finetune "))) {
+        delete timings[name];
+      }
+    }
+    if (rows.length) await Deno.writeTextFile(resultsPath, JSON.stringify(kept, null, 2));
+    if (Object.keys(timings).length) {
+      await Deno.writeTextFile(timingsPath, JSON.stringify(timings, null, 2));
     }
   }
 }
@@ -710,38 +968,6 @@ function startWorker(options: PipelineOptions): { done: Promise<void>; stop(): v
   return { done, stop: () => worker.terminate() };
 }
 
-/** Loss curves as an SVG: one polyline per series, smoothed over `window` steps. */
-export function curvesSvg(series: Record<string, number[]>, title: string, window = 10): string {
-  const width = 640;
-  const height = 240;
-  const colors = ["#4269d0", "#efb118", "#ff725c", "#6cc5b0", "#3ca951"];
-  const smooth = (xs: number[]) =>
-    xs.map((_, i) => {
-      const part = xs.slice(Math.max(0, i - window + 1), i + 1);
-      return part.reduce((a, c) => a + c, 0) / part.length;
-    });
-  const all = Object.values(series).flatMap(smooth).filter(Number.isFinite);
-  const [lo, hi] = [Math.min(...all), Math.max(...all)];
-  const lines = Object.entries(series).map(([name, xs], s) => {
-    const ys = smooth(xs);
-    const points = ys.map((y, i) =>
-      `${(40 + (580 * i) / Math.max(1, ys.length - 1)).toFixed(1)},${
-        (210 - (180 * (y - lo)) / Math.max(hi - lo, 1e-9)).toFixed(1)
-      }`
-    );
-    return `<polyline fill="none" stroke="${
-      colors[s % colors.length]
-    }" stroke-width="1.5" points="${points.join(" ")}"/>` +
-      `<text x="${50 + 150 * s}" y="235" fill="${colors[s % colors.length]}">${name}</text>`;
-  });
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="12">
-<text x="4" y="14">${title} (steps →; ${lo.toPrecision(3)} … ${hi.toPrecision(3)})</text>
-<line x1="40" y1="210" x2="620" y2="210" stroke="#333"/><line x1="40" y1="30" x2="40" y2="210" stroke="#333"/>
-${lines.join("\n")}
-</svg>
-`;
-}
-
 async function writeReport(r: {
   out: string;
   preset: Preset;
@@ -753,6 +979,7 @@ async function writeReport(r: {
   parallel: boolean;
   /** Wall time of this invocation (stages finished by an earlier one not counted). */
   seconds: number;
+  trainCount: number;
   tokenizerReport: { usage: number; cosine: number; histogram: Float32Array };
   semanticModel: ReturnType<typeof vqkd>;
   semantic: { params: VqkdParams; state: VqkdState };
@@ -772,20 +999,44 @@ async function writeReport(r: {
     records.filter((m) => m.stage === stage && typeof m[field] === "number").map((m) =>
       m[field] as number
     );
+  const lossChart = (title: string, series: Record<string, number[]>, yLabel: string) =>
+    curvesSvg(series, { title, xLabel: "training step", yLabel, window: 25 });
   await Deno.writeTextFile(
     `${r.out}/teacher_loss.svg`,
-    curvesSvg({ "teacher loss": seriesOf("teacher", "loss") }, "Supervised teacher"),
+    lossChart(
+      "Supervised teacher: cross-entropy of each training batch",
+      { "training loss": seriesOf("teacher", "loss") },
+      "loss (nats)",
+    ),
   );
   await Deno.writeTextFile(
     `${r.out}/vqkd_loss.svg`,
-    curvesSvg({ "rec loss": seriesOf("vqkd", "rec_loss") }, "VQ-KD reconstruction (1 − cos)"),
+    lossChart(
+      "VQ-KD: reconstruction loss of each training batch",
+      { "1 − cosine to the teacher": seriesOf("vqkd", "rec_loss") },
+      "1 − cosine",
+    ),
   );
   await Deno.writeTextFile(
     `${r.out}/beit_loss.svg`,
-    curvesSvg({
-      "main": seriesOf("beit", "loss_main"),
-      "CLS bottleneck": seriesOf("beit", "loss_cls_pt"),
-    }, "BEiT v2 masked-token cross-entropy"),
+    lossChart("BEiT v2: masked-token cross-entropy of each training batch", {
+      "main branch": seriesOf("beit", "loss_main"),
+      "CLS bottleneck branch": seriesOf("beit", "loss_cls_pt"),
+    }, "loss (nats)"),
+  );
+  const curves = Object.fromEntries(
+    r.results.filter((row) => row.probeCurve?.length).map((row) => [
+      row.name,
+      row.probeCurve!.map((a) => 100 * a),
+    ]),
+  );
+  await Deno.writeTextFile(
+    `${r.out}/probe_curves.svg`,
+    curvesSvg(curves, {
+      title: "Linear probes: test top-1 after each epoch",
+      xLabel: "probe epoch",
+      yLabel: "test top-1 (%)",
+    }),
   );
   await Deno.writeTextFile(
     `${r.out}/codebook_usage.svg`,
@@ -824,15 +1075,26 @@ async function writeReport(r: {
   const lines = [
     `# Tessella BEiT v2 run: preset \`${r.preset.name}\``,
     "",
-    `Seed ${r.seed}, backend ${r.backend}, data: ${r.preset.train} training and ${r.preset.test} test images (class-balanced) from ${r.source}.`,
+    `Seed ${r.seed}, backend ${r.backend}, data: ${r.trainCount} training and ${r.test.labels.length} test images (class-balanced) from ${r.source}.`,
     "",
-    "| model | linear probe top-1 | fine-tune top-1 | probe + fine-tune time |",
-    "| --- | ---: | ---: | ---: |",
+    "| model | linear probe top-1 | fine-tune top-1 | probe + fine-tune time | reference probe | reference fine-tune |",
+    "| --- | ---: | ---: | ---: | ---: | ---: |",
     ...r.results.map((row) =>
-      `| ${row.name} | ${pct(row.probe)} | ${pct(row.finetune)} | ${Math.round(row.seconds)} s |`
+      `| ${row.name} | ${pct(row.probe)} | ${pct(row.finetune)} | ${Math.round(row.seconds)} s | ${
+        pct(REFERENCE[row.name]?.probe)
+      } | ${pct(REFERENCE[row.name]?.finetune)} |`
     ),
     "",
-    `Probe: last-layer CLS after the final norm; features standardised with the training split; one linear layer, AdamW, lr 1e-3, no weight decay, batch 256, ${r.preset.probe.epochs} epochs; test top-1 after the last epoch.`,
+    `Probe: last-layer CLS after the final norm unless the row says otherwise; features standardised with the training split; one linear layer, AdamW, lr 1e-3, no weight decay, batch 256, ${r.preset.probe.epochs} epochs; test top-1 after the last epoch. For the teacher the fine-tune column is its own test accuracy as a classifier.`,
+    "",
+    `Reference: ${REFERENCE_RUN}`,
+    "",
+    "What each row shows:",
+    "",
+    ...r.results.map((row) => `- **${row.name}**: ${ROW_MEANING[row.name] ?? ""}`),
+    "",
+    ...comparisons(r.results),
+    "![probe curves](probe_curves.svg)",
     "",
     `VQ-KD tokenizer: ${
       pct(r.tokenizerReport.usage)
@@ -852,10 +1114,10 @@ async function writeReport(r: {
         "",
       ]
       : []),
-    "| stage | time | images | img/s |",
-    "| --- | ---: | ---: | ---: |",
+    "| stage | time | steps | images | img/s |",
+    "| --- | ---: | ---: | ---: | ---: |",
     ...Object.entries(r.timings).map(([name, t]) =>
-      `| ${name} | ${Math.round(t.seconds)} s | ${t.images} | ${
+      `| ${name} | ${Math.round(t.seconds)} s | ${t.steps ?? "–"} | ${t.images} | ${
         t.images > 0 ? Math.round(t.images / t.seconds) : "–"
       } |`
     ),

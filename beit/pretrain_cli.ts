@@ -21,7 +21,7 @@ const USAGE = `Usage: deno task pretrain [options]
   --out DIR            output folder (default runs/<preset>)
   --seed N             random seed (default 0)
   --teacher-epochs N, --vqkd-epochs N, --beit-epochs N, --probe-epochs N, --finetune-epochs N
-  --finetune-batch N, --finetune-lr X   the fine-tuning recipe (default: batch 32, lr 5e-3)
+  --finetune-batch N, --finetune-lr X   the fine-tuning recipe (default: the preset's)
   --train-size N, --test-size N     override the preset
   --workers N          threads for the results preset: 2 trains its ablation rows beside the
                        main rows (default: 2 on the CPU backend with 2 or more cores, else 1)
@@ -79,7 +79,9 @@ export async function main(args: string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  const base = PRESETS[values.preset as string];
+  const base = Object.hasOwn(PRESETS, values.preset as string)
+    ? PRESETS[values.preset as string]
+    : undefined;
   if (!base) {
     console.error(
       `Unknown preset "${values.preset}": choose quick, default or results.\n\n${USAGE}`,

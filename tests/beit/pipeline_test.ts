@@ -10,7 +10,15 @@ const TINY: Preset = {
   name: "tiny",
   train: 48,
   test: 32,
-  teacher: { embedDim: 16, depth: 1, heads: 2, epochs: 1, batchSize: 16, lr: 1e-3 },
+  teacher: {
+    embedDim: 16,
+    depth: 1,
+    heads: 2,
+    epochs: 1,
+    batchSize: 16,
+    lr: 1e-3,
+    augment: "crop+flip",
+  },
   vqkd: {
     embedDim: 16,
     depth: 1,
@@ -34,7 +42,14 @@ const TINY: Preset = {
     warmupEpochs: 0,
   },
   probe: { epochs: 2 },
-  finetune: { epochs: 1, batchSize: 16, lr: 1e-3, layerDecay: 0.65 },
+  finetune: {
+    epochs: 1,
+    batchSize: 16,
+    lr: 1e-3,
+    layerDecay: 0.65,
+    cropPadding: 4,
+    flip: true,
+  },
   rows: "all",
 };
 
@@ -66,6 +81,13 @@ Deno.test("runPipeline() runs every stage on a few dozen images, writes a report
   ) {
     assert.ok((await Deno.stat(`${out}/${file}`)).isFile, file);
   }
+  // Finished stages leave their checkpoint, not their resume point.
+  const files: string[] = [];
+  for await (const entry of Deno.readDir(out)) files.push(entry.name);
+  assert.ok(files.includes("beit.ckpt") && files.includes("vqkd_pixels.ckpt"), String(files));
+  assert.deepEqual(files.filter((n) => n.endsWith(".partial.ckpt")), []);
+  // The main MIM stage keeps its params after every epoch.
+  assert.ok((await Deno.stat(`${out}/snapshots/beit.epoch1.ckpt`)).isFile);
   // A rerun finds every finished stage and result and recomputes nothing.
   const before = await Deno.readTextFile(`${out}/timings.json`);
   const again = await runPipeline({ preset: TINY, out, seed: 1, backend: "cpu", quiet: true });
@@ -86,6 +108,69 @@ Deno.test("runPipeline() runs every stage on a few dozen images, writes a report
     results.map(({ name, probe, finetune }) => ({ name, probe, finetune })),
   );
   assert.match(await Deno.readTextFile(`${out2}/report.md`), /trained in a second thread/);
+  // The report: charts with labelled axes, the probe curves, a sentence per row.
+  assert.match(report, /BEiT v2 against random init: [+−]\d+\.\d points on the probe/);
+  assert.match(report, /- \*\*random init\*\*: the same network untrained/);
+  const chart = await Deno.readTextFile(`${out}/beit_loss.svg`);
+  assert.match(chart, />training step</);
+  assert.match(chart, />loss \(nats\)</);
+  assert.match(chart, /main branch: faint raw, solid mean of 25/);
+  assert.match(await Deno.readTextFile(`${out}/probe_curves.svg`), />probe epoch</);
+  assert.equal(results.find((r) => r.name === "random init")!.probeCurve!.length, 2);
+  // Another seed or recipe in the same folder is refused, naming what differs; nothing there
+  // is touched.
+  await assert.rejects(
+    runPipeline({ preset: TINY, out, seed: 2, backend: "cpu", quiet: true }),
+    /holds a run with other settings[^]*seed: 1 → 2/,
+  );
+  await assert.rejects(
+    runPipeline({
+      preset: { ...TINY, beit: { ...TINY.beit, lr: 2e-3 } },
+      out,
+      seed: 1,
+      backend: "cpu",
+      quiet: true,
+    }),
+    /beit\.lr: 0\.001 → 0\.002/,
+  );
+  assert.equal(await Deno.readTextFile(`${out}/timings.json`), before);
+  // A new fine-tuning recipe recomputes the fine-tunes only (the teacher's own accuracy and
+  // every probe stay); a new probe recomputes the probes.
+  const teacherSeconds = JSON.parse(before).teacher.seconds;
+  const refined = await runPipeline({
+    preset: { ...TINY, finetune: { ...TINY.finetune, lr: 2e-3 } },
+    out,
+    seed: 1,
+    backend: "cpu",
+    quiet: true,
+  });
+  const timings = JSON.parse(await Deno.readTextFile(`${out}/timings.json`));
+  assert.equal(timings.teacher.seconds, teacherSeconds);
+  assert.ok(timings["finetune random init"].seconds > 0);
+  for (const row of refined) {
+    const old = results.find((r) => r.name === row.name)!;
+    assert.equal(row.probe, old.probe, row.name);
+    assert.equal(row.finetune === undefined, old.finetune === undefined, row.name);
+  }
+  const teacherRow = (rows: typeof results) => rows.find((r) => r.name.startsWith("the teacher"));
+  assert.equal(teacherRow(refined)!.finetune, teacherRow(results)!.finetune);
+  assert.match(await Deno.readTextFile(`${out}/run.json`), /"lr": 0\.002/);
+  const reprobed = await runPipeline({
+    preset: { ...TINY, probe: { epochs: 1 }, finetune: { ...TINY.finetune, lr: 2e-3 } },
+    out,
+    seed: 1,
+    backend: "cpu",
+    quiet: true,
+  });
+  assert.ok(reprobed.every((r) => r.probeCurve === undefined || r.probeCurve.length === 1));
+  // A folder with results but no record of their settings is refused too.
+  const legacy = await Deno.makeTempDir();
+  await Deno.writeTextFile(`${legacy}/results.json`, "[]");
+  await assert.rejects(
+    runPipeline({ preset: TINY, out: legacy, seed: 1, backend: "cpu", quiet: true }),
+    /results\.json from a run whose settings were not recorded/,
+  );
+  await Deno.remove(legacy, { recursive: true });
   await Deno.remove(out, { recursive: true });
   await Deno.remove(out2, { recursive: true });
 });
@@ -101,6 +186,8 @@ Deno.test("deno task pretrain explains bad flags", async () => {
     assert.equal(await main(["--bogus"]), 2);
     assert.equal(await main(["--workers", "3", "--backend", "cpu"]), 2);
     assert.equal(await main(["--finetune-lr", "fast"]), 2);
+    // Names on Object.prototype are not presets.
+    assert.equal(await main(["--preset", "constructor"]), 2);
   } finally {
     console.error = original;
   }
@@ -111,4 +198,5 @@ Deno.test("deno task pretrain explains bad flags", async () => {
   assert.match(errors[4], /--workers must be 1 or 2 \(got 3\)/);
   assert.match(errors[5], /--finetune-lr must be a positive number \(got "fast"\)/);
   assert.match(errors[0], /Usage: deno task pretrain/);
+  assert.match(errors[6], /Unknown preset "constructor"/);
 });
