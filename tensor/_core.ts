@@ -3,7 +3,8 @@
 
 import { type Backend, getBackend } from "./backend.ts";
 import { type DType, isFloatDType } from "./dtype.ts";
-import { fmtShape, type Shape } from "./shape.ts";
+import type { Shape } from "./shape.ts";
+import { describeTensor } from "./format.ts";
 import { Storage, Tensor } from "./tensor.ts";
 
 /** A tensor, or a plain number / boolean that ops treat as a scalar constant. */
@@ -51,7 +52,7 @@ export function asTensor(x: TensorLike, like?: Tensor): Tensor {
 
 /** Describes a value for an error message. */
 export function describe(x: unknown): string {
-  if (x instanceof Tensor) return `Tensor(${x.dtype} ${fmtShape(x.shape)} ${x.backend})`;
+  if (x instanceof Tensor) return describeTensor(x);
   if (Array.isArray(x)) return "an array";
   if (x === null) return "null";
   return typeof x === "object" ? "an object" : `${typeof x} ${String(x)}`;

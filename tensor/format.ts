@@ -135,6 +135,11 @@ export function formatValues(
   return render(0, 0);
 }
 
+/** A tensor in one short line, for messages: `Tensor(float32 [2, 3] cpu)` (no values). */
+export function describeTensor(t: Tensor): string {
+  return `Tensor(${t.dtype} ${fmtShape(t.shape)} ${t.backend})`;
+}
+
 /**
  * How a tensor prints: `Tensor([[1., 2.], [3., 4.]], float32 [2, 2] cpu)` (laid out over lines).
  *

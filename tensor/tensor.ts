@@ -9,8 +9,8 @@
 import type { Backend } from "./backend.ts";
 import { type DType, DTYPE_BYTES } from "./dtype.ts";
 import { isDisposed, trackStorage, trackTensor } from "./memory.ts";
-import { contiguousStrides, type Shape, sizeOf } from "./shape.ts";
-import { formatTensor } from "./format.ts";
+import { contiguousStrides, fmtShape, type Shape, sizeOf } from "./shape.ts";
+import { describeTensor, formatTensor } from "./format.ts";
 
 /** A flat buffer of `size` elements of `dtype`, owned by a backend. */
 export class Storage {
@@ -44,7 +44,9 @@ export class Storage {
 export function checkLive(x: View): void {
   if (isDisposed(x)) {
     throw new Error(
-      `Cannot use a disposed tensor (${String(x)}): it was freed by dispose() or by the ` +
+      `Cannot use a disposed tensor (${
+        x instanceof Tensor ? describeTensor(x) : `${x.dtype} ${fmtShape(x.shape)}`
+      }): it was freed by dispose() or by the ` +
         `tidy() that created it; return it from the tidy() or keep() it to use it later`,
     );
   }
