@@ -4,7 +4,9 @@
 //
 //   deno run -A tools/experiments/finetune_sweep.ts --run runs/default [--scratch]
 //     [--epochs 1] [--batch 64] [--lr 2e-3] [--layer-decay 0.65] [--drop-path 0.1]
-//     [--smoothing 0.1] [--padding 4] [--flip true|false] [--warmup 0.25]
+//     [--smoothing 0.1] [--padding 4] [--flip true|false] [--warmup EPOCHS]
+//
+// The warm-up defaults to the pipeline's: min(1, epochs / 4) epochs.
 //
 // Prints one JSON line: the recipe, seconds and test top-1.
 
@@ -29,7 +31,7 @@ const { values } = parseArgs({
     smoothing: { type: "string", default: "0.1" },
     padding: { type: "string", default: "4" },
     flip: { type: "string", default: "true" },
-    warmup: { type: "string", default: "0.25" },
+    warmup: { type: "string" },
   },
 });
 if (!values.run) {
@@ -64,7 +66,7 @@ const { top1 } = await finetuneBeit({
   labelSmoothing: num("smoothing"),
   cropPadding: num("padding"),
   flip: values.flip !== "false",
-  warmupEpochs: num("warmup"),
+  warmupEpochs: values.warmup === undefined ? Math.min(1, num("epochs") / 4) : num("warmup"),
   key: foldIn(key(seed), 10),
   quiet: true,
 });
