@@ -34,9 +34,18 @@ export function scalarOn(backend: Backend, value: number, dtype: DType): Tensor 
 }
 
 /**
- * Turns an op argument into a tensor. Plain numbers are "weakly typed", as in JAX: they
- * take the dtype of the tensor they meet (`like`), except that a fractional number
- * meeting an integer or bool tensor makes float32.
+ * Turns an op argument into a tensor. Plain numbers and booleans are "weakly typed", as in
+ * JAX and NumPy 2: they keep the dtype of the tensor they meet (`like`) unless their kind is
+ * higher (bool < integer < float). The scalar's dtype, by the tensor's:
+ *
+ * | scalar          | bool tensor | int32 tensor | float32 / float64 tensor |
+ * | --------------- | ----------- | ------------ | ------------------------ |
+ * | `true`, `false` | bool        | int32        | float32 / float64        |
+ * | integer number  | int32       | int32        | float32 / float64        |
+ * | other number    | float32     | float32      | float32 / float64        |
+ *
+ * so `add(boolTensor, 2)` counts in int32 (`[true, false] + 2` is `[3, 2]`) and
+ * `mul(int32Tensor, 0.5)` in float32. Without a tensor, a number is float32.
  */
 export function asTensor(x: TensorLike, like?: Tensor): Tensor {
   if (x instanceof Tensor) return x;
@@ -47,6 +56,7 @@ export function asTensor(x: TensorLike, like?: Tensor): Tensor {
   }
   let dtype: DType = like?.dtype ?? "float32";
   if (!isFloatDType(dtype) && !Number.isInteger(x)) dtype = "float32";
+  else if (dtype === "bool") dtype = "int32";
   return scalarOn(backend, x, dtype);
 }
 

@@ -131,7 +131,7 @@ export function equal(a: TensorLike, b: TensorLike): Tensor {
   return compare("equal", a, b);
 }
 
-/** Elementwise a != b as a bool tensor. */
+/** Elementwise a != b as a bool tensor (NaN differs from everything, itself included). */
 export function notEqual(a: TensorLike, b: TensorLike): Tensor {
   return compare("notEqual", a, b);
 }
@@ -156,12 +156,12 @@ export function greaterEqual(a: TensorLike, b: TensorLike): Tensor {
   return compare("greaterEqual", a, b);
 }
 
-/** Elementwise logical and (non-zero is true) as a bool tensor. */
+/** Elementwise logical and as a bool tensor (non-zero is true, NaN included). */
 export function logicalAnd(a: TensorLike, b: TensorLike): Tensor {
   return compare("logicalAnd", a, b);
 }
 
-/** Elementwise logical or (non-zero is true) as a bool tensor. */
+/** Elementwise logical or as a bool tensor (non-zero is true, NaN included). */
 export function logicalOr(a: TensorLike, b: TensorLike): Tensor {
   return compare("logicalOr", a, b);
 }
@@ -170,7 +170,7 @@ export function logicalOr(a: TensorLike, b: TensorLike): Tensor {
  * Picks elementwise from `a` where `cond` is true and from `b` elsewhere; all three
  * broadcast together.
  *
- * @param cond a bool tensor (other dtypes count non-zero as true)
+ * @param cond a bool tensor (other dtypes count non-zero as true, NaN included)
  * @param a values where true
  * @param b values where false
  * @returns a tensor of the promoted dtype of `a` and `b`

@@ -62,7 +62,10 @@ export function dtypeOfArray(data: ArrayBufferView): DType | undefined {
 
 /**
  * The result dtype of a binary op on two tensors: the later of the two in the order
- * bool < int32 < float32 < float64 (NumPy's rule, restricted to our four types).
+ * bool < int32 < float32 < float64 (NumPy's rule, restricted to our four types). A plain
+ * number meeting a tensor is weakly typed (JAX, NumPy 2): it keeps the tensor's dtype
+ * unless its kind is higher, so an integer meeting a bool tensor gives int32 and a fraction
+ * meeting an int32 or bool tensor gives float32 (the table is in docs/semantics.md).
  *
  * @param a the first dtype
  * @param b the second dtype

@@ -10,6 +10,7 @@ import type { Tensor } from "./tensor.ts";
 export interface PrintOptions {
   /** Above this many elements, print only `edgeItems` at each end of every axis. */
   threshold: number;
+  /** How many elements to print at each end of an axis when summarising. */
   edgeItems: number;
   /** Digits after the point (fixed notation) or of the mantissa (scientific). */
   precision: number;

@@ -5,8 +5,10 @@
 import { fromKernel } from "./_core.ts";
 import { add, div, maximum, mul, sub } from "./binary.ts";
 import { isFloatDType } from "./dtype.ts";
+import { broadcastTo } from "./movement.ts";
 import { isRecording, record } from "./recorder.ts";
 import { mean, norm, sum } from "./reduce.ts";
+import { broadcastShapes } from "./shape.ts";
 import type { Tensor } from "./tensor.ts";
 import { rsqrt, square } from "./unary.ts";
 
@@ -107,11 +109,13 @@ export function l2Normalize(x: Tensor, options: { axis?: number; eps?: number } 
 }
 
 /**
- * Cosine similarity along an axis: a·b / (max(‖a‖, eps) · max(‖b‖, eps)).
+ * Cosine similarity along an axis: a·b / (max(‖a‖, eps) · max(‖b‖, eps)). The operands are
+ * broadcast against each other first, as in PyTorch, so a size-1 axis of `b` counts as
+ * its value repeated: cosineSimilarity([1, 2, 3], [1]) is 6 / (√14 · √3).
  *
  * @param a a tensor
  * @param b a tensor broadcastable with `a`
- * @param options `axis` (default −1), `eps` (default 1e-8)
+ * @param options `axis` (default −1, an axis of the broadcast shape), `eps` (default 1e-8)
  * @returns the similarities (the axis is removed)
  */
 export function cosineSimilarity(
@@ -121,6 +125,9 @@ export function cosineSimilarity(
 ): Tensor {
   const axis = options.axis ?? -1;
   const eps = options.eps ?? 1e-8;
+  const shape = broadcastShapes(a.shape, b.shape, "cosineSimilarity");
+  a = broadcastTo(a, shape);
+  b = broadcastTo(b, shape);
   const dot = sum(mul(a, b), { axis });
   const na = maximum(norm(a, { axis }), eps);
   const nb = maximum(norm(b, { axis }), eps);

@@ -10,7 +10,7 @@ import { type DType, isFloatDType } from "./dtype.ts";
 import { record } from "./recorder.ts";
 import { fmtShape, normalizeAxes, normalizeAxis, sizeOf } from "./shape.ts";
 import type { Tensor } from "./tensor.ts";
-import { add, div, equal, greater, mul, pow, sub, where } from "./binary.ts";
+import { add, div, equal, mul, pow, sub, where } from "./binary.ts";
 import { expand, reshape } from "./movement.ts";
 import { abs, cast, exp, isFinite, log, sqrt, square } from "./unary.ts";
 import { stopGradient } from "./stop_gradient.ts";
@@ -153,7 +153,9 @@ export interface VarianceOptions extends ReduceOptions {
 }
 
 /**
- * Variance over the given axes: mean of squared deviations, divided by n − ddof.
+ * Variance over the given axes: the sum of squared deviations divided by max(n − ddof, 0).
+ * With n ≤ ddof (one element and ddof 1, or an empty axis) that is 0 / 0 = NaN, as in
+ * NumPy and PyTorch; NaN or ±∞ in a row give NaN.
  *
  * @param x the tensor
  * @param options `axis`, `keepDims`, `ddof`
@@ -163,16 +165,17 @@ export function variance(x: Tensor, options: VarianceOptions = {}): Tensor {
   const xf = asFloat(x);
   const centred = sub(xf, mean(xf, { axis: options.axis, keepDims: true }));
   const n = reducedCount(x, options, "variance");
-  return div(sum(square(centred), options), n - (options.ddof ?? 0));
+  return div(sum(square(centred), options), Math.max(n - (options.ddof ?? 0), 0));
 }
 
 /**
  * √s with derivative 0 where s = 0 (instead of ∞·0 = NaN), as PyTorch's norm: the
- * "double where" keeps the untaken branch's gradient finite.
+ * "double where" keeps the untaken branch's gradient finite. Only exact zeros take the
+ * branch, so NaN stays NaN.
  */
 function safeSqrt(s: Tensor): Tensor {
-  const positive = greater(s, 0);
-  return where(positive, sqrt(where(positive, s, 1)), 0);
+  const zero = equal(s, 0);
+  return where(zero, 0, sqrt(where(zero, 1, s)));
 }
 
 /** Standard deviation: √variance (same options); its gradient is 0 where it is 0. */

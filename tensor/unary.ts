@@ -31,8 +31,9 @@ function applyUnary(
 }
 
 /**
- * Converts elements to another dtype: floats to int32 truncate toward zero, anything to
- * bool tests for non-zero, bool to numbers gives 0 or 1.
+ * Converts elements to another dtype: floats to int32 truncate toward zero (NaN, ±∞ and
+ * values outside int32's range are backend-specific, as in C: round or clip first), anything
+ * to bool tests for non-zero (NaN is true), bool to numbers gives 0 or 1.
  *
  * @param x the tensor
  * @param dtype the target dtype
@@ -204,7 +205,7 @@ export function round(x: TensorLike): Tensor {
   return applyUnary("round", x, null, true);
 }
 
-/** Elementwise logical not: a bool tensor, true where `x` is zero / false. */
+/** Elementwise logical not: a bool tensor, true where `x` is zero / false (NaN counts as true). */
 export function logicalNot(x: TensorLike): Tensor {
   const t = asTensor(x);
   const backend = t.storage.backend;

@@ -75,7 +75,11 @@ function load(expr: string, dtype: DType): string {
 
 /** Converts a compute-type value to the output's storage type. */
 function store(expr: string, from: "f32" | "i32", to: DType): string {
-  if (to === "bool") return `select(0u, 1u, ${expr} != ${from === "f32" ? "0.0" : "0"})`;
+  // Non-zero is true, NaN included: compilers may drop NaN from `x != 0.0`, so floats test
+  // their bits.
+  if (to === "bool") {
+    return `select(0u, 1u, ${from === "f32" ? `t_truthy(${expr})` : `${expr} != 0`})`;
+  }
   const target = storageType(to);
   return target === from ? expr : `${target}(${expr})`;
 }
@@ -104,7 +108,7 @@ const UNARY_F32: Record<UnaryOp, string> = {
   floor: "floor(v)",
   ceil: "ceil(v)",
   round: "round(v)", // WGSL rounds halves to even, as NumPy
-  logicalNot: "select(0.0, 1.0, v == 0.0)",
+  logicalNot: "select(0.0, 1.0, !t_truthy(v))",
   isFinite: "select(0.0, 1.0, t_isfinite(v))",
 };
 
@@ -212,7 +216,8 @@ function binaryExpr(op: BinaryOp, type: "f32" | "i32"): string {
     case "equal":
       return test("a == b");
     case "notEqual":
-      return test("a != b");
+      // NaN differs from everything, itself included (an ordered != would say false).
+      return test(type === "f32" ? "!(a == b) || t_isnan(a) || t_isnan(b)" : "a != b");
     case "less":
       return test("a < b");
     case "lessEqual":
@@ -222,9 +227,9 @@ function binaryExpr(op: BinaryOp, type: "f32" | "i32"): string {
     case "greaterEqual":
       return test("a >= b");
     case "logicalAnd":
-      return test(`a != ${zero} && b != ${zero}`);
+      return test(type === "f32" ? "t_truthy(a) && t_truthy(b)" : "a != 0 && b != 0");
     case "logicalOr":
-      return test(`a != ${zero} || b != ${zero}`);
+      return test(type === "f32" ? "t_truthy(a) || t_truthy(b)" : "a != 0 || b != 0");
   }
 }
 

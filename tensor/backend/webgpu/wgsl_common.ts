@@ -78,6 +78,8 @@ fn viewIndex(i: u32, k: u32) -> u32 {
 export const MATH = /* wgsl */ `
 fn t_isnan(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u; }
 fn t_isfinite(x: f32) -> bool { return (bitcast<u32>(x) & 0x7f800000u) != 0x7f800000u; }
+// Non-zero (NaN included) is true, as IEEE comparisons and PyTorch's bool() have it.
+fn t_truthy(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) != 0u; }
 fn t_nan() -> f32 { return bitcast<f32>(0x7fc00000u); }
 fn t_inf() -> f32 { return bitcast<f32>(0x7f800000u); }
 
@@ -227,7 +229,9 @@ fn t_pow(x: f32, y: f32) -> f32 {
     r = exp2(y * log2(ax));
   }
   if (x < 0.0) {
-    if (fract(y) != 0.0) { return t_nan(); }
+    // A negative base needs an integer exponent (the sign follows its parity), except −∞:
+    // (−∞)^y is +∞ or +0 for any y that is not an odd integer, as C's pow.
+    if (fract(y) != 0.0) { return select(t_nan(), r, ax == t_inf()); }
     if (fract(y * 0.5) != 0.0) { r = -r; }
   }
   return r;
