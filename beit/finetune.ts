@@ -1,4 +1,4 @@
-// Fine-tuning a pretrained BEiT v2 backbone as a classifier (spec §4.1): per-block
+// Fine-tuning a pretrained BEiT v2 backbone as a classifier (the official `run_class_finetuning.py`): per-block
 // relative position bias tables initialised from the shared pretraining table, mean
 // pooling with a fresh fc_norm, a fresh head (init scale 0.001), layer-wise learning-rate
 // decay, label smoothing 0.1 and drop path. Small images (≤ 32 px) use RandomCrop with

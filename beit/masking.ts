@@ -1,4 +1,4 @@
-// Blockwise masking (BEiT, spec §3.2): mask rectangles of random area and aspect ratio
+// Blockwise masking (BEiT; the official `MaskingGenerator`): mask rectangles of random area and aspect ratio
 // until the target count is reached, then top up with random single patches so that
 // every mask has exactly the requested number of masked patches.
 //

@@ -1,7 +1,7 @@
 /**
- * BEiT v2 masked image modelling: the blockwise masking generator (spec §3.2), the
- * pretraining model with the CLS bottleneck (spec §3.3–3.6), pretraining, linear probing,
- * fine-tuning (spec §4) and the whole Fashion-MNIST pipeline behind `deno task pretrain`.
+ * BEiT v2 masked image modelling: the blockwise masking generator, the
+ * pretraining model with the CLS bottleneck, pretraining, linear probing,
+ * fine-tuning and the whole Fashion-MNIST pipeline behind `deno task pretrain`.
  *
  * @example
  * ```ts

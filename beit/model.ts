@@ -1,5 +1,5 @@
 // The BEiT v2 pretraining model with the CLS bottleneck (official
-// `modeling_pretrain.VisionTransformerForMaskedImageModelingCLS`, spec §3.3–3.6):
+// `modeling_pretrain.VisionTransformerForMaskedImageModelingCLS`):
 //
 //   x = patch_embed(images); masked patches ← mask_token; prepend CLS; (+ pos_embed)
 //   blocks 1…L with one shared relative position bias; keep the patch tokens of block l
@@ -201,7 +201,7 @@ export function beitPretrainModel(
     { length: config.depth },
     (_, i) => block({ ...blockConfig, dropPath: rates[i], init: "pretrain" }),
   );
-  // spec §1.5: the bottleneck blocks are created after the initialiser ran, so they keep
+  // As in the official code, the bottleneck blocks are created after the initialiser ran, so they keep
   // PyTorch's default init (then the proj/fc2 rescale). We replicate that.
   const clsPt = Array.from(
     { length: config.headLayers },
@@ -304,7 +304,7 @@ export function beitPretrainModel(
 
 /**
  * The pretraining loss: cross-entropy of both branches on the masked positions, summed
- * with equal weights (spec §3.6).
+ * with equal weights (as the official `engine_for_pretraining`).
  *
  * @param out the model output (masked logits)
  * @param tokens the tokenizer's ids [B, N] (int32)

@@ -1,4 +1,4 @@
-// BEiT v2 pretraining (spec §3): the frozen tokenizer labels the tokenizer view, the
+// BEiT v2 pretraining (the official `engine_for_pretraining.py`): the frozen tokenizer labels the tokenizer view, the
 // backbone sees the normalised view with ~40 % of its patches replaced by the mask token,
 // and both branches predict the codes of the masked patches. AdamW (β 0.9, 0.98; weight
 // decay 0.05 with the official mask), warmup then cosine, gradient clipping at 3.0, drop

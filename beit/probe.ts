@@ -1,5 +1,5 @@
 // Linear probing with one fixed protocol for every row of the results (our decision where
-// the paper is silent, spec §4.2): features are computed once from the frozen model, in
+// the paper is silent): features are computed once from the frozen model, in
 // eval mode; standardised with the training split's mean and std; then one linear layer
 // is trained with AdamW (learning rate 1e-3, no weight decay, batch 256, 30 epochs). We
 // report test top-1 at the last epoch, never the best test epoch.

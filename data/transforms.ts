@@ -457,7 +457,7 @@ function affine(
   return { data: out, shape: batch.shape };
 }
 
-/** Options of the BEiT two-view transform (spec §3.1). */
+/** Options of the BEiT two-view transform (the official `DataAugmentationForBEiT`). */
 export interface TwoViewOptions {
   /** Backbone view size (224 official; 28 for Fashion-MNIST). */
   size: number;

@@ -1,4 +1,4 @@
-// Multi-head self-attention as BEiT writes it (spec §1.2): one qkv weight with rows
+// Multi-head self-attention as BEiT writes it (the official `Attention`): one qkv weight with rows
 // [q; k; v] × heads, separate q and v biases (k's is zero), scale d_h^(−1/2) on q,
 // optional relative position bias (own table and/or a shared one passed in).
 //

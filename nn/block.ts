@@ -1,4 +1,4 @@
-// The pre-norm transformer block (spec §1.4):
+// The pre-norm transformer block (the official `Block`):
 //   x ← x + DropPath(γ₁ ⊙ Attn(LN₁(x)));  x ← x + DropPath(γ₂ ⊙ MLP(LN₂(x)))
 // with layer scale γ only when init_values > 0 (keys gamma_1, gamma_2).
 // Legend: B batch · T tokens · D width

@@ -1,4 +1,4 @@
-// Weight initialisation schemes (spec §1.5). Three regimes exist in the official code:
+// Weight initialisation schemes, as the official models run them. Three regimes exist in the official code:
 //
 //   "finetune"  modeling_finetune.VisionTransformer (classifier, VQ-KD encoder/decoder):
 //               Linear weights, cls_token, pos_embed ~ N(0, 0.02²) truncated at ±2 (absolute,

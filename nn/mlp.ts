@@ -1,5 +1,5 @@
 // The transformer MLP: Linear D→H, exact GELU, Linear H→D, dropout after the second
-// Linear (spec §1.4). Keys fc1, fc2 as in the official checkpoints.
+// Linear (the official `Mlp`). Keys fc1, fc2 as in the official checkpoints.
 // Legend: D width · H hidden width
 
 import { gelu, type Key, splitKey, type Tensor } from "../tensor/mod.ts";

@@ -1,4 +1,4 @@
-// Patch embedding (spec §1.1): a Conv2d with kernel = stride = P, done as "cut the image
+// Patch embedding (the official `PatchEmbed`): a Conv2d with kernel = stride = P, done as "cut the image
 // into P×P patches, flatten each, multiply by the flattened kernel". The weight keeps
 // PyTorch's Conv2d layout [D, C, P, P], so official checkpoints load as they are.
 // Legend: B batch · C channels · H, W image size · P patch size · h, w grid · N = h·w · D width
@@ -63,7 +63,7 @@ export function patchEmbed(config: {
       if (style === "pretrain") {
         return { proj: { weight: truncNormalInit(kw, [d, c, p, p], style), bias: zeros([d]) } };
       }
-      // The official fine-tune ViT leaves this Conv2d at PyTorch's default init (spec §1.5).
+      // The official fine-tune ViT leaves this Conv2d at PyTorch's default init.
       return {
         proj: {
           weight: torchUniformInit(kw, [d, c, p, p], fanIn),

@@ -1,4 +1,4 @@
-// BEiT's relative position bias (spec §1.3): a learned table of (2Wh−1)(2Ww−1) + 3 rows
+// BEiT's relative position bias (the official `RelativePositionBias`): a learned table of (2Wh−1)(2Ww−1) + 3 rows
 // × H heads, indexed by the relative offset of two patches, plus three rows for pairs
 // involving the CLS token. The index matrix is deterministic and regenerated here; the
 // official checkpoints also store it (as relative_position_index), and loading ignores it.

@@ -176,7 +176,7 @@ export function visionTransformer(input: Partial<ViTConfig> | Record<string, unk
       if (shared) p.rel_pos_bias = shared.init(keys[2]);
       p.blocks = blocks.map((b, i) => {
         const params = b.init(keys[4 + i]);
-        // spec §1.5: rescale the residual projections by 1/√(2·layer)
+        // As the official `fix_init_weight`: rescale the residual projections by 1/√(2·layer)
         const s = 1 / Math.sqrt(2 * (i + 1));
         params.attn.proj.weight = mul(params.attn.proj.weight, s);
         params.mlp.fc2.weight = mul(params.mlp.fc2.weight, s);

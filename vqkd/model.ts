@@ -180,7 +180,7 @@ export function vqkd(input: Partial<VqkdConfig> | Record<string, unknown>): {
     beta: config.beta,
   };
 
-  /** Input scaling before the encoder (spec §2.2). */
+  /** Input scaling before the encoder (the official `process_type`). */
   const preprocess = (images: Tensor): Tensor => {
     if (config.processType === "imagenet_norm") {
       const c = images.shape[1];

@@ -1,5 +1,5 @@
-// The normalised-EMA vector quantizer of VQ-KD (official `NormEMAVectorQuantizer`,
-// spec §2.5). Inputs and codes live on the unit sphere; the nearest code is the most
+// The normalised-EMA vector quantizer of VQ-KD (the official `NormEMAVectorQuantizer`).
+// Inputs and codes live on the unit sphere; the nearest code is the most
 // similar one; the codebook is not trained by gradients but moved by an exponential
 // moving average toward the renormalised mean of the vectors assigned to each code.
 //
@@ -130,7 +130,7 @@ export function nearestCodes(z: Tensor, codebook: Tensor): Tensor {
 }
 
 /**
- * Spherical k-means initialisation of the codebook (spec §2.5.2): K distinct input rows
+ * Spherical k-means initialisation of the codebook (the official `kmeans`): K distinct input rows
  * chosen by a random permutation (with replacement when M < K), then 10 rounds of
  * "assign by cosine, average, renormalise; empty clusters keep their mean".
  *

@@ -1,5 +1,5 @@
 // Teachers for VQ-KD: frozen functions from images [B, C, H, W] in [0, 1] to patch
-// features [B, N, T] that the tokenizer's decoder learns to reconstruct (spec §2.7).
+// features [B, N, T] that the tokenizer's decoder learns to reconstruct.
 //
 //   pixels      each patch's pixels normalised by its own mean and std (BEiT v1-style
 //               pixel targets: the paper's baseline)
@@ -130,7 +130,7 @@ const CLIP_STD = [0.26862954, 0.26130258, 0.27577711];
 
 /**
  * OpenAI CLIP's image tower (ViT) from its state dict (keys `visual.*`, optionally under
- * `teacher_model.`): features = ln_post(patch tokens) · proj (spec §2.7).
+ * `teacher_model.`): features = ln_post(patch tokens) · proj.
  *
  * @param stateDict the loaded state dict (fp16 entries arrive as float32)
  * @param options `heads` (default width / 64, as OpenAI's code)
@@ -215,7 +215,7 @@ const IMAGENET_STD = [0.229, 0.224, 0.225];
 /**
  * DINO's ViT from its state dict (`patch_embed.proj`, `cls_token`, `pos_embed`,
  * `blocks.i.*` with a full qkv bias, final `norm`; optionally under `teacher_model.`):
- * features = norm(patch tokens) (spec §2.7 addendum).
+ * features = norm(patch tokens).
  *
  * @param stateDict the loaded state dict
  * @param options `heads` (default width / 64)

@@ -1,7 +1,7 @@
-// Training VQ-KD (spec §2.9): AdamW (β 0.9, 0.99; weight decay 1e-4), linear warmup then
+// Training VQ-KD (the official `run_vqkd_training.py` recipe): AdamW (β 0.9, 0.99; weight decay 1e-4), linear warmup then
 // cosine, random resized crop + horizontal flip, spherical k-means initialisation of the
 // codebook on the first batch(es), EMA codebook updates, per-epoch codebook usage,
-// checkpoints and resume. The teacher sees exactly the tokenizer's crop (spec §7.19).
+// checkpoints and resume. The teacher sees exactly the tokenizer's crop.
 // Legend: B batch · N patches · C code dim · K codes
 
 import {
@@ -184,7 +184,7 @@ export async function trainVqkd(options: TrainVqkdOptions): Promise<TrainedToken
     const bar = progressBar(`vqkd epoch ${epoch + 1}/${options.epochs}`, loader.batchesPerEpoch, {
       quiet: options.quiet,
     });
-    let epochCounts = keep(zeros([numCodes])); // codes used this epoch (spec §2.8: reset per epoch)
+    let epochCounts = keep(zeros([numCodes])); // codes used this epoch (reset per epoch)
     let pending: Tensor[] = []; // k-means needs ≥ K vectors: gather batches until there are
     const t0 = performance.now();
     for await (const batch of loader.epoch(epoch)) {

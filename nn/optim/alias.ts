@@ -164,7 +164,7 @@ export function sgd(
 }
 
 /**
- * The official layer id of a parameter for layer-wise decay (spec §4.1): 0 for the
+ * The official layer id of a parameter for layer-wise decay (the official `get_num_layer_for_vit`): 0 for the
  * embeddings (cls_token, mask_token, pos_embed, patch_embed.*), i + 1 for blocks.i.*,
  * depth + 1 for everything else.
  */

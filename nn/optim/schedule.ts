@@ -10,7 +10,7 @@ export function constant(value: number): Schedule {
 
 /**
  * Linear warmup then cosine decay, per step, exactly as the official
- * `utils.cosine_scheduler` (spec appendix A): for t < W, linspace(start, base, W)[t]
+ * `utils.cosine_scheduler`: for t < W, linspace(start, base, W)[t]
  * (both ends included); after that final + ½(base − final)(1 + cos(π·(t − W)/(T − W)));
  * past the end, the final value.
  *

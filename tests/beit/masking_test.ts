@@ -10,7 +10,7 @@ import { SEED } from "../_helpers.ts";
 
 const sum = (m: Uint8Array) => m.reduce((a, b) => a + b, 0);
 
-Deno.test("drawBlockwiseMask() masks exactly 75 of 196 patches in 10,000 draws (spec appendix B.2)", async () => {
+Deno.test("drawBlockwiseMask() masks exactly 75 of 196 patches in 10,000 draws (as the official generator)", async () => {
   const stats = JSON.parse(
     await Deno.readTextFile(new URL("../fixtures/official/masking_stats.json", import.meta.url)),
   );

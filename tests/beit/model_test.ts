@@ -1,6 +1,6 @@
 // The BEiT v2 pretraining model against the official code on the same weights: logits of
 // both branches for every position, normalised patch tokens, both masked losses and every
-// gradient of their sum; plus the init quirks of spec §1.5 and the official key names.
+// gradient of their sum; plus the official init quirks and key names.
 
 import assert from "node:assert/strict";
 import * as T from "../../mod.ts";
@@ -106,7 +106,7 @@ Deno.test("beitPretrainModel() masked logits are the all-token logits at the mas
   );
 });
 
-Deno.test("beitPretrainModel() keys follow spec §5.3 and the init quirks of spec §1.5", async () => {
+Deno.test("beitPretrainModel() keys and init quirks follow the official pretraining model", async () => {
   const { params } = await official();
   const sd = await read("beit_weights.safetensors");
   assert.deepEqual(

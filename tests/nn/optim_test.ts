@@ -192,7 +192,7 @@ Deno.test("clipByGlobalNorm() rescales only when the global norm is above the li
   assert.deepEqual(T.toArraySync(loose.a), new Float64Array([3]));
 });
 
-Deno.test("warmupCosine() reproduces the official schedules (spec appendix A and B.7)", () => {
+Deno.test("warmupCosine() reproduces the official schedules", () => {
   // VQ-KD: 100 epochs × 2502 steps, 10 warmup epochs, peak 2e-4, min 1e-5
   const vqkd = warmupCosine({
     baseValue: 2e-4,
@@ -224,7 +224,7 @@ Deno.test("warmupCosine() reproduces the official schedules (spec appendix A and
   );
 });
 
-Deno.test("layerwiseLrDecay() gives the official multipliers (spec §4.1)", () => {
+Deno.test("layerwiseLrDecay() gives the official multipliers", () => {
   const params = {
     cls_token: 0,
     patch_embed: { proj: { weight: 0 } },

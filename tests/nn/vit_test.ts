@@ -73,7 +73,7 @@ testOnBackends(
   },
 );
 
-Deno.test("visionTransformer() with the official base config has the official key list and shapes (spec §5.4)", () => {
+Deno.test("visionTransformer() with the official base config has the official key list and shapes", () => {
   const vit = visionTransformer({
     img_size: 224,
     patch_size: 16,
@@ -125,11 +125,11 @@ Deno.test("visionTransformer() with the official base config has the official ke
   // 211 official keys minus 12 relative_position_index buffers (regenerated, never stored)
   assert.equal(flat.length, 211 - 12);
   const count = flat.reduce((n, [, t]) => n + (t as T.Tensor).size, 0);
-  assert.equal(count, 86_530_984); // spec appendix B.4
+  assert.equal(count, 86_530_984); // the official ViT-B/16 fine-tune model's parameter count
   T.dispose(params);
 });
 
-Deno.test("relativePositionIndex() has the official constants for a 14×14 grid (spec appendix B.1)", () => {
+Deno.test("relativePositionIndex() has the official constants for a 14×14 grid", () => {
   const index = relativePositionIndex(14, 14);
   const at = (q: number, k: number) => index[q * 197 + k];
   assert.equal(index.length, 197 * 197);
@@ -151,7 +151,7 @@ Deno.test("relativePositionIndex() matches the index stored in the official 7×7
   );
 });
 
-Deno.test("dropPathRates() grows linearly over depth (spec appendix B.5)", () => {
+Deno.test("dropPathRates() grows linearly over depth (the official linspace)", () => {
   assertClose(dropPathRates(0.1, 12), Array.from({ length: 12 }, (_, i) => (0.1 * i) / 11), {
     atol: 1e-15,
     rtol: 0,
@@ -159,7 +159,7 @@ Deno.test("dropPathRates() grows linearly over depth (spec appendix B.5)", () =>
   assert.deepEqual(dropPathRates(0.1, 0), []);
 });
 
-Deno.test("visionTransformer() init follows spec §1.5 (fine-tune style)", () => {
+Deno.test("visionTransformer() init follows the official fine-tune ViT", () => {
   const vit = visionTransformer({
     img_size: 32,
     patch_size: 4,
@@ -191,7 +191,7 @@ Deno.test("visionTransformer() init follows spec §1.5 (fine-tune style)", () =>
   const w = Array.from(T.toArraySync(pretrain.init(T.key(4)).blocks[0].mlp.fc1.weight));
   assert.ok(w.every((v) => Math.abs(v) <= 0.02)); // truncated at ±1σ
   const s = Math.sqrt(w.reduce((a, v) => a + v * v, 0) / w.length);
-  assert.ok(Math.abs(s - 0.0108) < 0.0005, `std ${s}`); // spec appendix B.6
+  assert.ok(Math.abs(s - 0.0108) < 0.0005, `std ${s}`); // the official init's std
 });
 
 Deno.test("visionTransformer() configs accept official and camelCase names and reject bad keys", () => {

@@ -69,7 +69,7 @@ Deno.test("normal() has mean 0 and std 1; truncatedNormal() respects its bounds"
   assert.ok(Math.abs(std - 1) < 0.03, `std ${std}`);
   const t = values(T.truncatedNormal(T.key(3), [20000], { lower: -1, upper: 1 }));
   assert.ok(t.every((x) => x >= -1 && x <= 1));
-  // std of N(0,1) truncated to ±1: √(1 − 2φ(1)/(2Φ(1) − 1)) ≈ 0.5396 (BEiT's ±1σ init, spec §1.5)
+  // std of N(0,1) truncated to ±1: √(1 − 2φ(1)/(2Φ(1) − 1)) ≈ 0.5396 (BEiT's ±1σ init)
   assert.ok(Math.abs(moments(t).std - 0.5396) < 0.01, `std ${moments(t).std}`);
 });
 

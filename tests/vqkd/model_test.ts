@@ -1,6 +1,6 @@
 // VQ-KD against the official implementation on the same weights and images (eval-mode
 // tokens, quantized vectors, decoder outputs; a training step's losses, EMA codebook,
-// cluster sizes and every gradient), plus the quantizer properties of spec appendix B.3.
+// cluster sizes and every gradient), plus the quantizer's properties on a toy problem.
 
 import assert from "node:assert/strict";
 import * as T from "../../mod.ts";
@@ -139,7 +139,7 @@ Deno.test("vqkd() parameter and state trees carry the official key names", async
   ]);
 });
 
-Deno.test("the quantizer on a toy problem behaves as spec appendix B.3 says", () => {
+Deno.test("the quantizer on a toy problem behaves as the normalised EMA must", () => {
   const config = { numCodes: 64, codeDim: 8 };
   const u = T.normal(T.key(1), [4, 49, 8]); // the official 4×8×7×7 input, as [B, N, C]
   let state = initQuantizerState(config);

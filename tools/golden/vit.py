@@ -1,7 +1,7 @@
 """Golden fixture for the whole ViT block stack, computed by PyTorch.
 
-A tiny BEiT-style ViT written here in plain torch from the spec (../shared/spec/beitv2.md
-section 1): patch-embedding conv, CLS token, absolute position embedding, a *shared*
+A tiny BEiT-style ViT written here in plain torch after the official `modeling_finetune.py`
+building blocks: patch-embedding conv, CLS token, absolute position embedding, a *shared*
 relative position bias, pre-norm blocks with q/v biases and layer scale, final LayerNorm
 on the CLS token (no mean pooling), linear head. These paths complement the official-code
 fixture (per-block relative bias, mean pooling). Every parameter is random (no zeros).
