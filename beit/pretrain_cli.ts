@@ -1,4 +1,4 @@
-// `deno task pretrain [--preset quick|default|results] [--backend cpu|webgpu|cpu-js] [--data DIR]
+// `deno task pretrain [--preset quick|default|results|paper] [--backend cpu|webgpu|cpu-js] [--data DIR]
 //   [--out DIR] [--seed N] [--teacher-epochs N] [--vqkd-epochs N] [--beit-epochs N]
 //   [--probe-epochs N] [--finetune-epochs N] [--finetune-batch N] [--finetune-lr X]
 //   [--train-size N] [--test-size N] [--workers N]`
@@ -13,7 +13,8 @@ import { type Preset, PRESETS, runPipeline } from "./pipeline.ts";
 
 const USAGE = `Usage: deno task pretrain [options]
 
-  --preset NAME        quick (a smoke run, ≤ 5 min), default (≤ 60 min), results (the comparison table)
+  --preset NAME        quick (a smoke run, ≤ 1 min), default (≤ 60 min), results (the paper's
+                       comparison rows, ≤ 90 min), paper (the reference's model size, ≤ 150 min)
   --backend NAME       cpu, webgpu, or cpu-js (the JavaScript kernels, for comparison)
                        (default: webgpu on a hardware adapter, else cpu)
   --data DIR           a folder with the Fashion-MNIST IDX files (else TESSELLA_DATA, Debian's
@@ -84,7 +85,7 @@ export async function main(args: string[]): Promise<number> {
     : undefined;
   if (!base) {
     console.error(
-      `Unknown preset "${values.preset}": choose quick, default or results.\n\n${USAGE}`,
+      `Unknown preset "${values.preset}": choose ${Object.keys(PRESETS).join(", ")}.\n\n${USAGE}`,
     );
     return 2;
   }

@@ -111,6 +111,8 @@ Deno.test("runPipeline() runs every stage on a few dozen images, writes a report
   // The report: charts with labelled axes, the probe curves, a sentence per row.
   assert.match(report, /BEiT v2 against random init: [+−]\d+\.\d points on the probe/);
   assert.match(report, /- \*\*random init\*\*: the same network untrained/);
+  // The budget beside the reference's: 1 epoch of 48 images at batch 16 = 3 MIM steps.
+  assert.match(report, /\| beit \| 48 \/ 240,000 \| 3 \/ 1,875 \| 0\.00× \|/);
   const chart = await Deno.readTextFile(`${out}/beit_loss.svg`);
   assert.match(chart, />training step</);
   assert.match(chart, />loss \(nats\)</);
@@ -175,6 +177,30 @@ Deno.test("runPipeline() runs every stage on a few dozen images, writes a report
   await Deno.remove(out2, { recursive: true });
 });
 
+Deno.test('runPipeline() with the "probes" rows adds the evaluations that train nothing more', async () => {
+  const out = await Deno.makeTempDir();
+  const results = await runPipeline({
+    preset: { ...TINY, rows: "probes" },
+    out,
+    seed: 1,
+    backend: "cpu",
+    quiet: true,
+    workers: 2,
+  });
+  assert.deepEqual(results.map((r) => r.name), [
+    "BEiT v2 (VQ-KD, supervised teacher)",
+    "random init",
+    "BEiT v2, probe on mean-pooled patch tokens",
+    "the teacher itself (saw labels)",
+    "linear classifier on raw pixels",
+  ]);
+  const files: string[] = [];
+  for await (const entry of Deno.readDir(out)) files.push(entry.name);
+  assert.ok(!files.some((n) => n.startsWith("beit_") && n.endsWith(".ckpt")), String(files));
+  assert.ok(!files.includes("vqkd_pixels.ckpt"), String(files));
+  await Deno.remove(out, { recursive: true });
+});
+
 Deno.test("deno task pretrain explains bad flags", async () => {
   const errors: string[] = [];
   const original = console.error;
@@ -191,7 +217,7 @@ Deno.test("deno task pretrain explains bad flags", async () => {
   } finally {
     console.error = original;
   }
-  assert.match(errors[0], /Unknown preset "huge": choose quick, default or results/);
+  assert.match(errors[0], /Unknown preset "huge": choose quick, default, results, paper/);
   assert.match(errors[1], /--beit-epochs must be a non-negative integer \(got "two"\)/);
   assert.match(errors[2], /--backend must be cpu, webgpu or cpu-js/);
   assert.match(errors[3], /Unknown option '--bogus'/);
