@@ -405,7 +405,7 @@ const REFERENCE_BUDGET: Record<string, { images: number; steps?: number }> = {
 };
 
 /** The report's table of this run's budget against the reference's, stage by stage. */
-function budgetLines(timings: Record<string, StageTiming>): string[] {
+function budgetLines(timings: Record<string, StageTiming>, preset: Preset): string[] {
   const rows: string[] = [];
   const count = (n: number) => n.toLocaleString("en-US");
   for (const [stage, ref] of Object.entries(REFERENCE_BUDGET)) {
@@ -419,7 +419,10 @@ function budgetLines(timings: Record<string, StageTiming>): string[] {
     );
   }
   if (!rows.length) return [];
+  const { teacher: t, vqkd: v, beit: b } = preset;
   return [
+    `Model sizes: teacher width ${t.embedDim}, depth ${t.depth}; tokenizer encoder width ${v.embedDim}, depth ${v.depth}; BEiT v2 width ${b.embedDim}, depth ${b.depth}, ${b.heads} heads (the reference's BEiT v2: width 128, depth 6, 4 heads).`,
+    "",
     "Budget against the reference (images through the network; steps where the reference gives them):",
     "",
     "| stage | images, ours / reference | steps, ours / reference | ratio |",
@@ -1174,7 +1177,7 @@ async function writeReport(r: {
     "",
     `Reference: ${REFERENCE_RUN}`,
     "",
-    ...budgetLines(r.timings),
+    ...budgetLines(r.timings, r.preset),
     "What each row shows:",
     "",
     ...r.results.map((row) => `- **${row.name}**: ${ROW_MEANING[row.name] ?? ""}`),

@@ -113,6 +113,7 @@ Deno.test("runPipeline() runs every stage on a few dozen images, writes a report
   assert.match(report, /- \*\*random init\*\*: the same network untrained/);
   // The budget beside the reference's: 1 epoch of 48 images at batch 16 = 3 MIM steps.
   assert.match(report, /\| beit \| 48 \/ 240,000 \| 3 \/ 1,875 \| 0\.00× \|/);
+  assert.match(report, /BEiT v2 width 16, depth 2, 2 heads \(the reference's BEiT v2: width 128/);
   const chart = await Deno.readTextFile(`${out}/beit_loss.svg`);
   assert.match(chart, />training step</);
   assert.match(chart, />loss \(nats\)</);
