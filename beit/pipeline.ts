@@ -432,12 +432,50 @@ function budgetLines(timings: Record<string, StageTiming>, preset: Preset): stri
   ];
 }
 
+/**
+ * Standard error of a test accuracy p measured on n images, in points: √(p(1 − p)/n). Two
+ * rows share the test set, so √(se₁² + se₂²) bounds the standard error of their difference
+ * from above.
+ */
+export function accuracyStandardError(p: number, n: number): number {
+  return 100 * Math.sqrt(p * (1 - p) / n);
+}
+
+/**
+ * The report's ordering of the rows by probe accuracy, best first, with each gap to the next
+ * row in standard errors of the difference (rows with no probe are left out).
+ */
+function orderingLines(results: ResultRow[], testCount: number): string[] {
+  const probed = results.filter((r) => r.probe !== undefined).sort((a, b) => b.probe! - a.probe!);
+  if (probed.length < 2) return [];
+  const se = (p: number) => accuracyStandardError(p, testCount);
+  const parts = probed.map((r, i) => {
+    const next = probed[i + 1];
+    if (!next) return `${r.name} (${(100 * r.probe!).toFixed(1)} %)`;
+    const gap = 100 * (r.probe! - next.probe!);
+    const z = gap / Math.hypot(se(r.probe!), se(next.probe!));
+    return `${r.name} (${(100 * r.probe!).toFixed(1)} %) > [${gap.toFixed(1)} points, ${
+      z.toFixed(1)
+    } SE]`;
+  });
+  return [
+    `Ordering on the probe, best first, with each gap to the next row in points and in standard errors of the difference (a gap under 2 SE is within noise): ${
+      parts.join(" ")
+    }.`,
+    "",
+  ];
+}
+
 /** The report's sentences comparing rows (BEiT v2 against random init, and the ablations). */
-function comparisons(results: ResultRow[]): string[] {
+function comparisons(results: ResultRow[], testCount: number): string[] {
   const row = (name: string) => results.find((r) => r.name === name);
-  const points = (a?: number, b?: number) =>
-    a === undefined || b === undefined ? null : 100 * (a - b);
-  const signed = (d: number) => `${d >= 0 ? "+" : "−"}${Math.abs(d).toFixed(1)} points`;
+  const points = (a?: number, b?: number) => {
+    if (a === undefined || b === undefined) return null;
+    const se = Math.hypot(accuracyStandardError(a, testCount), accuracyStandardError(b, testCount));
+    return { d: 100 * (a - b), se };
+  };
+  const signed = ({ d, se }: { d: number; se: number }) =>
+    `${d >= 0 ? "+" : "−"}${Math.abs(d).toFixed(1)} ± ${se.toFixed(1)} points`;
   const lines: string[] = [];
   const pairs: [string, string, string][] = [
     [ROWS.beit, ROWS.random, "BEiT v2 against random init"],
@@ -1160,6 +1198,10 @@ async function writeReport(r: {
     encodeImagePng(codePatchGrid(pixels, tokens, [count, 1, 28, 28], 4, top, 16)),
   );
   const pct = (x?: number) => (x === undefined ? "–" : `${(100 * x).toFixed(1)} %`);
+  const withSe = (x?: number) =>
+    x === undefined
+      ? "–"
+      : `${(100 * x).toFixed(1)} ± ${accuracyStandardError(x, r.test.labels.length).toFixed(1)} %`;
   const lines = [
     `# Tessella BEiT v2 run: preset \`${r.preset.name}\``,
     "",
@@ -1168,10 +1210,12 @@ async function writeReport(r: {
     "| model | linear probe top-1 | fine-tune top-1 | probe + fine-tune time | reference probe | reference fine-tune |",
     "| --- | ---: | ---: | ---: | ---: | ---: |",
     ...r.results.map((row) =>
-      `| ${row.name} | ${pct(row.probe)} | ${pct(row.finetune)} | ${Math.round(row.seconds)} s | ${
-        pct(REFERENCE[row.name]?.probe)
-      } | ${pct(REFERENCE[row.name]?.finetune)} |`
+      `| ${row.name} | ${withSe(row.probe)} | ${withSe(row.finetune)} | ${
+        Math.round(row.seconds)
+      } s | ${pct(REFERENCE[row.name]?.probe)} | ${pct(REFERENCE[row.name]?.finetune)} |`
     ),
+    "",
+    `± one standard error of a test accuracy, √(p(1 − p)/n) over the ${r.test.labels.length} test images.`,
     "",
     `Probe: last-layer CLS after the final norm unless the row says otherwise; features standardised with the training split; one linear layer, AdamW, lr 1e-3, no weight decay, batch 256, ${r.preset.probe.epochs} epochs; test top-1 after the last epoch. For the teacher the fine-tune column is its own test accuracy as a classifier.`,
     "",
@@ -1182,7 +1226,8 @@ async function writeReport(r: {
     "",
     ...r.results.map((row) => `- **${row.name}**: ${ROW_MEANING[row.name] ?? ""}`),
     "",
-    ...comparisons(r.results),
+    ...comparisons(r.results, r.test.labels.length),
+    ...orderingLines(r.results, r.test.labels.length),
     "![probe curves](probe_curves.svg)",
     "",
     `VQ-KD tokenizer: ${

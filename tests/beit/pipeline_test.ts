@@ -2,7 +2,7 @@
 // report is written, a rerun skips the finished stages; and the CLI's bad-flag errors.
 
 import assert from "node:assert/strict";
-import { type Preset, PRESETS, runPipeline } from "../../beit/pipeline.ts";
+import { accuracyStandardError, type Preset, PRESETS, runPipeline } from "../../beit/pipeline.ts";
 import { main } from "../../beit/pretrain_cli.ts";
 
 const TINY: Preset = {
@@ -68,7 +68,10 @@ Deno.test("runPipeline() runs every stage on a few dozen images, writes a report
   ]);
   for (const row of results) assert.ok(row.probe! >= 0 && row.probe! <= 1, JSON.stringify(row));
   const report = await Deno.readTextFile(`${out}/report.md`);
-  assert.match(report, /\| BEiT v2 \(VQ-KD, supervised teacher\) \| \d+\.\d % \| \d+\.\d % \|/);
+  assert.match(
+    report,
+    /\| BEiT v2 \(VQ-KD, supervised teacher\) \| \d+\.\d ± \d+\.\d % \| \d+\.\d ± \d+\.\d % \|/,
+  );
   for (
     const file of [
       "metrics.jsonl",
@@ -109,7 +112,8 @@ Deno.test("runPipeline() runs every stage on a few dozen images, writes a report
   );
   assert.match(await Deno.readTextFile(`${out2}/report.md`), /trained in a second thread/);
   // The report: charts with labelled axes, the probe curves, a sentence per row.
-  assert.match(report, /BEiT v2 against random init: [+−]\d+\.\d points on the probe/);
+  assert.match(report, /BEiT v2 against random init: [+−]\d+\.\d ± \d+\.\d points on the probe/);
+  assert.match(report, /Ordering on the probe, best first[^]*\) > \[\d+\.\d points, \d+\.\d SE\]/);
   assert.match(report, /- \*\*random init\*\*: the same network untrained/);
   // The budget beside the reference's: 1 epoch of 48 images at batch 16 = 3 MIM steps.
   assert.match(report, /\| beit \| 48 \/ 240,000 \| 3 \/ 1,875 \| 0\.00× \|/);
@@ -200,6 +204,12 @@ Deno.test('runPipeline() with the "probes" rows adds the evaluations that train 
   assert.ok(!files.some((n) => n.startsWith("beit_") && n.endsWith(".ckpt")), String(files));
   assert.ok(!files.includes("vqkd_pixels.ckpt"), String(files));
   await Deno.remove(out, { recursive: true });
+});
+
+Deno.test("accuracyStandardError() is the binomial standard error in points", () => {
+  // √(0.7 · 0.3 / 10,000) = 0.004583
+  assert.ok(Math.abs(accuracyStandardError(0.7, 10_000) - 0.4583) < 1e-4);
+  assert.equal(accuracyStandardError(1, 100), 0);
 });
 
 Deno.test("deno task pretrain explains bad flags", async () => {
