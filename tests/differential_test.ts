@@ -35,12 +35,20 @@ const SPECIALS = [NaN, Infinity, -Infinity, 0, -0] as const;
  */
 const FINITE_ONLY = new Set(["cast to int32", "int32 arithmetic"]);
 
+/**
+ * Ops whose special values go into the first input only. layerNorm's weight multiplies the
+ * normalised input, which can be exactly 0 in float32 (after cancellation in the mean) and
+ * 1e-17 in the float64 oracle: with an infinite weight that is NaN against ±∞, a difference
+ * of precision, not of semantics.
+ */
+const SPECIALS_IN_FIRST_INPUT = new Set(["layerNorm"]);
+
 /** A row's inputs with some float32 elements replaced by special values. */
-function withSpecials(inputs: fc.Arbitrary<Input[]>): fc.Arbitrary<Input[]> {
+function withSpecials(inputs: fc.Arbitrary<Input[]>, firstOnly = false): fc.Arbitrary<Input[]> {
   const slot = fc.tuple(fc.nat(), fc.nat(), fc.constantFrom(...SPECIALS));
   return fc.tuple(inputs, fc.array(slot, { maxLength: 6 })).map(([xs, slots]) => {
-    const floats = xs.map((x, i) => [x, i] as const).filter(([x]) =>
-      x.dtype === "float32" && x.ref.data.length > 0
+    const floats = xs.map((x, i) => [x, i] as const).filter(([x, i]) =>
+      x.dtype === "float32" && x.ref.data.length > 0 && (!firstOnly || i === 0)
     );
     const out = xs.map((x) => ({ ...x, ref: { shape: x.ref.shape, data: [...x.ref.data] } }));
     if (floats.length === 0) return out;
@@ -99,7 +107,9 @@ for (const backend of BACKENDS) {
       fn: () =>
         fc.assert(
           fc.asyncProperty(
-            FINITE_ONLY.has(row.name) ? row.inputs : withSpecials(row.inputs),
+            FINITE_ONLY.has(row.name)
+              ? row.inputs
+              : withSpecials(row.inputs, SPECIALS_IN_FIRST_INPUT.has(row.name)),
             (inputs) => check(row, inputs, backend),
           ),
           { seed: SEED, numRuns: RUNS },

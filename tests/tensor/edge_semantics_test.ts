@@ -101,10 +101,19 @@ testOnBackends("NaN is true in logic, comparisons and where", async () => {
   assert.deepEqual(await read(T.where(f([NaN, 0]), 1, 0)), [1, 0]);
 });
 
-testOnBackends("powers of −∞ follow C's pow", async () => {
+testOnBackends("powers of −∞ and −0 follow C's pow", async () => {
   assert.deepEqual(await read(T.pow(f([-Infinity, -Infinity]), f([0.5, -0.5]))), [Infinity, 0]);
   assert.deepEqual(await read(T.pow(f([-Infinity, -Infinity]), f([3, 2]))), [-Infinity, Infinity]);
   const negZero = await read(T.pow(f([-Infinity]), f([-3])));
   assert.ok(Object.is(negZero[0], -0), `(−∞)^−3 = ${negZero[0]}`);
   assert.ok(Number.isNaN((await read(T.pow(f([-2]), f([0.5]))))[0]), "(−2)^0.5");
+  // −0 keeps its sign under odd integer powers: (−0)^−1 = −∞, (−0)^3 = −0.
+  const zero = await read(T.pow(f([-0, -0, -0, -0, -0]), f([-1, 3, -2, 0.5, -0.5])));
+  assert.deepEqual(zero.map((v) => Object.is(v, -0) ? "-0" : v), [
+    -Infinity,
+    "-0",
+    Infinity,
+    0,
+    Infinity,
+  ]);
 });

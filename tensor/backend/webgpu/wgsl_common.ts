@@ -228,10 +228,11 @@ fn t_pow(x: f32, y: f32) -> f32 {
   } else {
     r = exp2(y * log2(ax));
   }
-  if (x < 0.0) {
-    // A negative base needs an integer exponent (the sign follows its parity), except −∞:
-    // (−∞)^y is +∞ or +0 for any y that is not an odd integer, as C's pow.
-    if (fract(y) != 0.0) { return select(t_nan(), r, ax == t_inf()); }
+  if ((bitcast<u32>(x) & 0x80000000u) != 0u) {
+    // A negative base (−0 included) needs an integer exponent, whose parity gives the sign,
+    // except ±0 and −∞: for any y that is not an integer, (−0)^y and (−∞)^y are +0 or +∞,
+    // as C's pow.
+    if (fract(y) != 0.0) { return select(t_nan(), r, ax == 0.0 || ax == t_inf()); }
     if (fract(y * 0.5) != 0.0) { r = -r; }
   }
   return r;
