@@ -39,6 +39,8 @@ export interface FinetuneOptions {
   std?: readonly number[];
   key: Key;
   quiet?: boolean;
+  /** What the progress bar calls this run (default "fine-tune"). */
+  label?: string;
 }
 
 /** The fine-tuning classifier config for a pretraining config. */
@@ -134,7 +136,7 @@ export async function finetuneBeit(
       const flipped = options.flip ?? true ? horizontalFlip(foldIn(key, 1), cropped, 0.5) : cropped;
       return normalize(flipped, mean, std);
     },
-    label: "fine-tune",
+    label: options.label ?? "fine-tune",
     quiet: options.quiet,
   });
   // Our fresh init is ours to free; the pretrained tensors stay the caller's.

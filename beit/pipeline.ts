@@ -739,6 +739,7 @@ export async function runPipeline(options: PipelineOptions): Promise<ResultRow[]
             warmupEpochs: Math.min(1, f.epochs / 4),
             key: foldIn(root, 10),
             quiet: silent,
+            label: `fine-tune ${name}`,
           }), f.batchSize)).top1;
       row.seconds += (performance.now() - t0) / 1000;
       saveResults();
