@@ -219,17 +219,7 @@ PRESETS.paper = {
   train: 60_000,
   test: 10_000,
   teacher: { ...PRESETS.default.teacher },
-  vqkd: {
-    embedDim: 128,
-    depth: 4,
-    decoderDepth: 1,
-    heads: 4,
-    codes: 512,
-    codeDim: 32,
-    epochs: 1,
-    batchSize: 128,
-    lr: 1e-3,
-  },
+  vqkd: { ...PRESETS.default.vqkd, embedDim: 128, depth: 4, heads: 4 },
   beit: {
     embedDim: 128,
     depth: 6,
