@@ -3,6 +3,7 @@
 
 /** Options of curvesSvg. */
 export interface ChartOptions {
+  /** The chart's title, drawn above the plot. */
   title: string;
   /** The x axis' label, with its unit (e.g. "training step"). */
   xLabel?: string;
@@ -12,6 +13,7 @@ export interface ChartOptions {
   window?: number;
   /** x of the first point and the step between points (default 1 and 1). */
   xStart?: number;
+  /** Step in x between consecutive points (default 1). */
   xStep?: number;
   /** Format of the y ticks (default: 3 significant digits). */
   yFormat?: (y: number) => string;

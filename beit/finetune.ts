@@ -16,28 +16,44 @@ import type { BeitPretrainConfig, BeitPretrainParams } from "./model.ts";
 
 /** Options of finetuneBeit. */
 export interface FinetuneOptions {
+  /** The pretraining model's config: the classifier has the same backbone. */
   config: BeitPretrainConfig;
   /** Pretrained params (null: train from scratch, the random-init baseline). */
   pretrained: BeitPretrainParams | null;
+  /** Training images and labels. */
   train: HostDataset;
+  /** Test images and labels (top-1 is measured on them). */
   test: HostDataset;
+  /** Passes over the training set. */
   epochs: number;
+  /** Images per optimizer step. */
   batchSize: number;
+  /** Peak learning rate (after warm-up, before the cosine decay). */
   learningRate: number;
+  /** Layer-wise learning-rate decay: block i of L gets decay^(L + 1 − i) of the rate (default 0.65). */
   layerDecay?: number;
+  /** Stochastic depth rate of the last block, linear in depth (default 0.1). */
   dropPathRate?: number;
+  /** Label smoothing of the cross-entropy (default 0.1). */
   labelSmoothing?: number;
+  /** Linear warm-up, in epochs (default 0). */
   warmupEpochs?: number;
   /**
    * Augmentation: RandomCrop with this much zero padding (default 4, the official
    * transform for small images; 0: no crop) and horizontal flips (default true).
    */
   cropPadding?: number;
+  /** Random horizontal flips of the training images (default true). */
   flip?: boolean;
+  /** Classes of the head (default 10). */
   numClasses?: number;
+  /** Per-channel input mean (default Fashion-MNIST's 0.286). */
   mean?: readonly number[];
+  /** Per-channel input standard deviation (default Fashion-MNIST's 0.353). */
   std?: readonly number[];
+  /** Key for the initialisation of the head, the augmentation, dropout and the shuffling. */
   key: Key;
+  /** No progress bar (default false). */
   quiet?: boolean;
   /** What the progress bar calls this run (default "fine-tune"). */
   label?: string;

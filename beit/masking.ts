@@ -28,7 +28,9 @@ export interface MaskingOptions {
   minBlock?: number;
   /** Largest block area (default: numMasked). */
   maxBlock?: number;
+  /** Smallest aspect ratio (height / width) of a block (default 0.3). */
   minAspect?: number;
+  /** Largest aspect ratio (default 1 / minAspect). */
   maxAspect?: number;
 }
 
@@ -59,7 +61,9 @@ class UniformStream {
 
 /** One mask and the blocks that made it (for tests). */
 export interface MaskDraw {
+  /** The mask over the grid, row-major: 1 for a masked patch. */
   mask: Uint8Array;
+  /** The blocks in the order they were drawn (rows and columns on the grid). */
   blocks: { top: number; left: number; height: number; width: number }[];
 }
 

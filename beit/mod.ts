@@ -30,6 +30,7 @@ export {
   beitPretrainModel,
   type BeitPretrainParams,
   maskedPositions,
+  type MaskInput,
 } from "./model.ts";
 export { pretrainBeit, type Pretrained, type PretrainOptions, type Tokenizer } from "./pretrain.ts";
 export {
@@ -53,3 +54,18 @@ export {
   runPipeline,
 } from "./pipeline.ts";
 export { type ChartOptions, curvesSvg, movingAverage, niceTicks } from "./charts.ts";
+export {
+  beitFeatures,
+  exportOfficial,
+  loadRunBeit,
+  loadRunClassifier,
+  loadRunTokenizer,
+  type OfficialExport,
+  openRun,
+  readRunImages,
+  type RunConfigs,
+  runConfigs,
+  type RunRecipe,
+  type SavedRun,
+  writeRunConfigs,
+} from "./saved_run.ts";

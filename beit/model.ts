@@ -14,7 +14,6 @@
 
 import {
   add,
-  cast,
   concat,
   crossEntropy,
   expand,
@@ -25,7 +24,7 @@ import {
   splitKey,
   sub,
   take,
-  type Tensor,
+  Tensor,
   tensor,
   toArraySync,
   unsqueeze,
@@ -33,8 +32,8 @@ import {
 import { block, type BlockParams } from "../nn/block.ts";
 import { parseConfig } from "../nn/config.ts";
 import { truncNormalInit } from "../nn/init.ts";
-import { layerNorm, type LayerNormParams } from "../nn/layer_norm.ts";
-import { linear, type LinearParams } from "../nn/linear.ts";
+import { layerNormLayer, type LayerNormParams } from "../nn/layer_norm.ts";
+import { linearLayer, type LinearParams } from "../nn/linear.ts";
 import { patchEmbed, type PatchEmbedParams } from "../nn/patch_embed.ts";
 import {
   relativePositionBias,
@@ -44,29 +43,49 @@ import { dropPathRates } from "../nn/vision_transformer.ts";
 
 /** Pretraining config with the official constructor names (camelCase accepted). */
 export interface BeitPretrainConfig {
+  /** Input image side in pixels (`img_size`). */
   imgSize: number;
+  /** Patch side in pixels (`patch_size`). */
   patchSize: number;
+  /** Input channels (`in_chans`). */
   inChans: number;
+  /** Codebook size of the tokenizer: the classes of `lm_head` (`vocab_size`). */
   vocabSize: number;
+  /** Token width D (`embed_dim`). */
   embedDim: number;
+  /** Number of transformer blocks (`depth`). */
   depth: number;
+  /** Attention heads per block (`num_heads`). */
   numHeads: number;
+  /** MLP hidden width over D (`mlp_ratio`). */
   mlpRatio: number;
+  /** Bias on q and v (`qkv_bias`, BEiT's q_bias/v_bias). */
   qkvBias: boolean;
+  /** Override of the attention logit scale (`qk_scale`; null: head width^−½). */
   qkScale: number | null;
+  /** Dropout after attention projections and MLPs (`drop_rate`). */
   dropRate: number;
+  /** Dropout on attention weights (`attn_drop_rate`). */
   attnDropRate: number;
+  /** Stochastic depth rate of the last block (`drop_path_rate`). */
   dropPathRate: number;
+  /** Initial layer-scale value γ (`init_values`; 0: no layer scale). */
   initValues: number;
+  /** Learned absolute position embeddings (`use_abs_pos_emb`). */
   useAbsPosEmb: boolean;
+  /** A relative position bias table per block (`use_rel_pos_bias`). */
   useRelPosBias: boolean;
+  /** One relative position bias shared by every block (`use_shared_rel_pos_bias`). */
   useSharedRelPosBias: boolean;
   /** Block whose patch tokens feed the bottleneck (9 for base). */
   earlyLayers: number;
   /** Bottleneck depth (2). */
   headLayers: number;
+  /** The bottleneck branch shares `lm_head` (`shared_lm_head`). */
   sharedLmHead: boolean;
+  /** LayerNorm epsilon (1e-6 in every BEiT model). */
   normEps: number;
+  /** Standard deviation of the truncated-normal initialisation (`init_std`). */
   initStd: number;
 }
 
@@ -98,25 +117,43 @@ export const BEIT_PRETRAIN_DEFAULTS: BeitPretrainConfig = {
 
 /** Parameters in the official state-dict order. */
 export interface BeitPretrainParams {
+  /** The CLS token [1, 1, D]. */
   cls_token: Tensor;
+  /** The mask token that replaces masked patches [1, 1, D]. */
   mask_token: Tensor;
+  /** Absolute position embeddings [1, T, D], when enabled. */
   pos_embed?: Tensor;
+  /** The patch embedding (a strided convolution). */
   patch_embed: PatchEmbedParams;
+  /** The shared relative position bias, when enabled. */
   rel_pos_bias?: RelativePositionBiasParams;
+  /** The backbone's blocks. */
   blocks: BlockParams[];
+  /** The final LayerNorm. */
   norm: LayerNormParams;
+  /** The head over the codebook, for the main branch. */
   lm_head: LinearParams;
+  /** The CLS bottleneck's blocks (`head_layers` of them). */
   cls_pt_layers: BlockParams[];
+  /** The bottleneck branch's own final norm (absent when it shares `norm`). */
   cls_pt_norm?: LayerNormParams;
+  /** The bottleneck branch's own head (absent when it shares `lm_head`). */
   cls_pt_lm_head?: LinearParams;
+  /** Any other official key. */
   [key: string]: unknown;
 }
 
 /** Options of apply. */
 export interface BeitApplyOptions {
-  /** Masked patches, bool [B, N] (a CPU tensor: masks are drawn on the host). */
-  mask: Tensor;
+  /**
+   * Masked patches [B, N]: a bool tensor on any backend made from host data (as
+   * `blockwiseMasks` returns), a tensor on a CPU backend, or nested arrays of booleans or
+   * 0/1 (true / non-zero: masked).
+   */
+  mask: MaskInput;
+  /** Training mode: dropout and drop path active (default false). */
   train?: boolean;
+  /** Key for dropout and drop path in training mode. */
   key?: Key;
   /** Logits for every position [B, N, V] instead of the masked ones [M, V]. */
   allTokens?: boolean;
@@ -124,10 +161,13 @@ export interface BeitApplyOptions {
 
 /** What apply returns. */
 export interface BeitOutput {
+  /** Main-branch logits over the codebook at the masked positions [M, V] (all positions [B, N, V] with `allTokens`). */
   logits: Tensor;
+  /** Bottleneck-branch logits, same layout as `logits`. */
   logitsClsPt: Tensor;
   /** Patch tokens after the final norm, both branches [B, N, D]. */
   patchTokens: Tensor;
+  /** Patch tokens of the bottleneck branch after its norm [B, N, D]. */
   patchTokensClsPt: Tensor;
   /** The last layer's CLS token after the final norm [B, D] (the linear-probe feature). */
   cls: Tensor;
@@ -135,16 +175,40 @@ export interface BeitOutput {
   maskedIndices: Int32Array;
 }
 
-/** Row-major flat indices of the true entries of a host bool mask. */
-export function maskedPositions(mask: Tensor): Int32Array {
-  if (mask.backend !== "cpu") {
-    throw new Error(
-      'Cannot read the mask: pass it as a CPU tensor (masks are drawn on the host), e.g. blockwiseMasks(key, b, opts, "cpu")',
-    );
+/** A mask as `apply` accepts it: a tensor, or nested arrays of booleans or 0/1. */
+export type MaskInput = Tensor | readonly (readonly (boolean | number)[])[];
+
+/** The mask's shape and its flags (1: masked) in row-major order. */
+function maskFlags(mask: MaskInput): { shape: number[]; flags: ArrayLike<number> } {
+  if (mask instanceof Tensor) {
+    let flags: ArrayLike<number>;
+    try {
+      flags = toArraySync(mask);
+    } catch {
+      throw new Error(
+        `Cannot read the mask: a ${mask.backend} tensor computed on the device cannot be read ` +
+          `synchronously; pass await toNested(mask), or draw it with blockwiseMasks`,
+      );
+    }
+    return { shape: [...mask.shape], flags };
   }
-  const flags = toArraySync(mask);
+  const rows = mask.length;
+  const cols = rows > 0 ? mask[0].length : 0;
+  const flags = new Uint8Array(rows * cols);
+  mask.forEach((row, i) => {
+    if (row.length !== cols) {
+      throw new Error(`Cannot read the mask: row ${i} has ${row.length} entries, row 0 ${cols}`);
+    }
+    row.forEach((v, j) => (flags[i * cols + j] = v ? 1 : 0));
+  });
+  return { shape: [rows, cols], flags };
+}
+
+/** Row-major flat indices of the true entries of a mask. */
+export function maskedPositions(mask: MaskInput): Int32Array {
+  const { flags } = maskFlags(mask);
   const out: number[] = [];
-  flags.forEach((f, i) => f && out.push(i));
+  for (let i = 0; i < flags.length; i++) if (flags[i]) out.push(i);
   return Int32Array.from(out);
 }
 
@@ -152,7 +216,8 @@ export function maskedPositions(mask: Tensor): Int32Array {
  * The BEiT v2 pretraining model.
  *
  * @param input config with official or camelCase names
- * @returns `{ config, init(key), apply(params, images, { mask, train, key, allTokens }), loss(...) }`
+ * @returns `{ config, init(key), apply(params, images, { mask, train, key, allTokens }) }`;
+ *   the loss is `beitPretrainLoss` (the two cross-entropies on the masked positions)
  */
 export function beitPretrainModel(
   input: Partial<BeitPretrainConfig> | Record<string, unknown> = {},
@@ -210,8 +275,8 @@ export function beitPretrainModel(
   const shared = config.useSharedRelPosBias
     ? relativePositionBias({ window: grid, numHeads: config.numHeads })
     : null;
-  const norm = layerNorm({ dim: d, eps: config.normEps });
-  const head = linear({ inFeatures: d, outFeatures: config.vocabSize, init: "pretrain" });
+  const norm = layerNormLayer({ dim: d, eps: config.normEps });
+  const head = linearLayer({ inFeatures: d, outFeatures: config.vocabSize, init: "pretrain" });
 
   const rescale = (p: BlockParams, layer: number) => {
     const s = 1 / Math.sqrt(2 * layer);
@@ -245,24 +310,18 @@ export function beitPretrainModel(
     apply(p: BeitPretrainParams, images: Tensor, options: BeitApplyOptions): BeitOutput {
       const train = options.train ?? false;
       const keys = options.key ? splitKey(options.key, config.depth + config.headLayers) : [];
+      const mask = maskFlags(options.mask);
       const maskedIndices = maskedPositions(options.mask);
       let x = embed.apply(p.patch_embed, images); // [B, N, D]
       const b = x.shape[0];
-      if (options.mask.shape[0] !== b || options.mask.shape[1] !== n) {
+      if (mask.shape.length !== 2 || mask.shape[0] !== b || mask.shape[1] !== n) {
         throw new Error(
-          `Cannot apply the pretraining model: mask must be [${b}, ${n}], got [${options.mask.shape}]`,
+          `Cannot apply the pretraining model: mask must be [${b}, ${n}], got [${mask.shape}]`,
         );
       }
       // Masked patches are replaced by the mask token (after the conv and its bias).
       const w = unsqueeze(
-        cast(
-          tensor(toArraySync(options.mask), {
-            shape: options.mask.shape,
-            dtype: "bool",
-            backend: x.backend,
-          }),
-          x.dtype,
-        ),
+        tensor(Float32Array.from(mask.flags), { shape: [b, n], backend: x.backend }),
         -1,
       ); // [B, N, 1]
       x = add(mul(x, sub(1, w)), mul(p.mask_token, w));

@@ -27,6 +27,7 @@ import { encodeImagePng } from "../data/image_folder.ts";
 import { horizontalFlip, normalize, randomCropWithPadding } from "../data/transforms.ts";
 import { evaluateClassifier, trainClassifier } from "../nn/classifier.ts";
 import { loadCheckpoint, saveCheckpoint } from "../nn/io/checkpoint.ts";
+import { writeRunConfigs } from "./saved_run.ts";
 import { adamw } from "../nn/optim/alias.ts";
 import { warmupCosine } from "../nn/optim/schedule.ts";
 import { visionTransformer, type ViTParams } from "../nn/vision_transformer.ts";
@@ -46,10 +47,13 @@ const STD = [0.353];
 
 /** A preset: data size, model sizes and epochs of every stage. */
 export interface Preset {
+  /** The preset's name (`quick`, `default`, `results`, `paper`). */
   name: string;
   /** Images per split (class-balanced). */
   train: number;
+  /** Test images (class-balanced). */
   test: number;
+  /** The supervised teacher: a ViT classifier's size and training recipe. */
   teacher: {
     embedDim: number;
     depth: number;
@@ -60,6 +64,7 @@ export interface Preset {
     /** Host augmentation: none, horizontal flips, or random 2-pixel shifts and flips. */
     augment: "none" | "flip" | "crop+flip";
   };
+  /** The VQ-KD tokenizer: encoder and decoder sizes, codebook, training recipe. */
   vqkd: {
     embedDim: number;
     depth: number;
@@ -71,6 +76,7 @@ export interface Preset {
     batchSize: number;
     lr: number;
   };
+  /** BEiT v2 pretraining: backbone size, bottleneck, MIM recipe. */
   beit: {
     embedDim: number;
     depth: number;
@@ -82,7 +88,9 @@ export interface Preset {
     lr: number;
     warmupEpochs: number;
   };
+  /** Linear probes: epochs over the frozen features. */
   probe: { epochs: number };
+  /** Fine-tuning recipe of every fine-tuned row. */
   finetune: {
     epochs: number;
     batchSize: number;
@@ -100,6 +108,7 @@ export interface Preset {
   rows: "main" | "probes" | "all";
 }
 
+/** The presets of `deno task pretrain`, by name. */
 export const PRESETS: Record<string, Preset> = {
   quick: {
     name: "quick",
@@ -293,11 +302,17 @@ export function beitModelConfig(preset: Preset, headLayers: number): Record<stri
 
 /** Options of runPipeline. */
 export interface PipelineOptions {
+  /** Data sizes, model sizes and recipes. */
   preset: Preset;
+  /** Output folder (created; a folder of another run is refused). */
   out: string;
+  /** Seed of every key in the run. */
   seed: number;
+  /** Backend name (`cpu`, `webgpu`, `cpu-js`). */
   backend: string;
+  /** Folder with the Fashion-MNIST IDX files (default: the Debian package or the shipped subset). */
   dataDir?: string;
+  /** No progress bars or stage lines (default false). */
   quiet?: boolean;
   /**
    * Threads to train in (default 1). With 2, the results preset's ablation rows (MIM on
@@ -332,12 +347,17 @@ function readTimings(text: string): Record<string, StageTiming> {
 
 /** One row of the results table. */
 export interface ResultRow {
+  /** The row's name (what it isolates; see the report). */
   name: string;
+  /** Linear-probe test top-1 in [0, 1]. */
   probe?: number;
   /** The probe's test top-1 after each of its epochs. */
   probeCurve?: number[];
+  /** Fine-tuning test top-1 in [0, 1]. */
   finetune?: number;
+  /** Wall time of the row's own work (probe and fine-tuning), in seconds. */
   seconds: number;
+  /** The command that produced the row. */
   command: string;
 }
 
@@ -556,6 +576,9 @@ export async function runPipeline(options: PipelineOptions): Promise<ResultRow[]
       await dropEvaluations(out, changed);
     }
     await Deno.mkdir(`${out}/snapshots`, { recursive: true });
+    // The models' configs under their official names, for tokenize/predict and the
+    // official scripts.
+    await writeRunConfigs(out, preset);
   }
   // The worker keeps its own results and timings; the main thread merges them at the end.
   const suffix = part === "ablations" ? ".ablations" : "";
@@ -713,8 +736,10 @@ export async function runPipeline(options: PipelineOptions): Promise<ResultRow[]
       if (!row || row.finetune !== undefined) return;
       const t0 = performance.now();
       const f = preset.finetune;
-      row.finetune =
-        (await timed(`finetune ${name}`, f.epochs * trainImages(f.batchSize), () =>
+      const tuned = await timed(
+        `finetune ${name}`,
+        f.epochs * trainImages(f.batchSize),
+        () =>
           finetuneBeit({
             config: pretrainModel.config,
             pretrained: params,
@@ -730,7 +755,14 @@ export async function runPipeline(options: PipelineOptions): Promise<ResultRow[]
             key: foldIn(root, 10),
             quiet: silent,
             label: `fine-tune ${name}`,
-          }), f.batchSize)).top1;
+          }),
+        f.batchSize,
+      );
+      row.finetune = tuned.top1;
+      // The main model's classifier is kept, for `deno task predict --run`.
+      if (name === ROWS.beit) {
+        await saveCheckpoint(`${out}/finetuned.ckpt`, { value: tuned.params, done: true });
+      }
       row.seconds += (performance.now() - t0) / 1000;
       saveResults();
     };

@@ -33,8 +33,11 @@ import { beitPretrainLoss, beitPretrainModel, type BeitPretrainParams } from "./
 
 /** A frozen tokenizer: model, params and state. */
 export interface Tokenizer {
+  /** The tokenizer model. */
   model: ReturnType<typeof vqkd>;
+  /** Its trained parameters. */
   params: VqkdParams;
+  /** Its codebook state. */
   state: VqkdState;
 }
 
@@ -42,15 +45,25 @@ export interface Tokenizer {
 export interface PretrainOptions {
   /** Pretraining model config (official names); vocab_size must equal the codebook size. */
   model: Record<string, unknown>;
+  /** The frozen tokenizer whose codes are the targets. */
   tokenizer: Tokenizer;
+  /** Training images. */
   data: HostDataset;
+  /** Passes over the training set. */
   epochs: number;
+  /** Images per optimizer step. */
   batchSize: number;
+  /** Peak learning rate. */
   learningRate: number;
+  /** Final learning rate of the cosine decay (default 1e-5). */
   minLearningRate?: number;
+  /** Linear warm-up, in epochs (default 0). */
   warmupEpochs?: number;
+  /** Decoupled weight decay (default 0.05). */
   weightDecay?: number;
+  /** AdamW's second-moment decay (default 0.98, as the official recipe). */
   b2?: number;
+  /** Gradient-norm clipping (default 3.0; 0: none). */
   clipNorm?: number;
   /** Blockwise masking on the patch grid (default: 40 % of the patches, min block area 4). */
   masking?: Partial<MaskingOptions>;
@@ -58,7 +71,9 @@ export interface PretrainOptions {
   clsBottleneck?: boolean;
   /** Backbone normalisation (default Fashion-MNIST's mean/std). */
   mean?: readonly number[];
+  /** Backbone normalisation's standard deviation per channel. */
   std?: readonly number[];
+  /** Key for initialisation, masks, dropout and shuffling. */
   key: Key;
   /** Resume point, rewritten after every epoch (params, optimizer state, epoch). */
   checkpoint?: string;
@@ -67,13 +82,17 @@ export interface PretrainOptions {
    * accuracy against MIM steps). No snapshots when absent.
    */
   snapshot?: (epoch: number) => string;
+  /** No progress bar (default false). */
   quiet?: boolean;
+  /** Called after every step with its metrics (for the JSONL log). */
   onStep?: (metrics: Record<string, number>) => void;
 }
 
 /** What pretrainBeit returns. */
 export interface Pretrained {
+  /** The pretraining model. */
   model: ReturnType<typeof beitPretrainModel>;
+  /** Its trained parameters. */
   params: BeitPretrainParams;
 }
 

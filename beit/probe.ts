@@ -32,15 +32,18 @@ import { valueAndGrad } from "../autograd/mod.ts";
 import { dataLoader, type HostDataset } from "../data/loader.ts";
 import { normalize } from "../data/transforms.ts";
 import { key as makeKey } from "../tensor/mod.ts";
-import { linear, type LinearParams } from "../nn/linear.ts";
+import { linearLayer, type LinearParams } from "../nn/linear.ts";
 import { adamw } from "../nn/optim/alias.ts";
 import { applyUpdates } from "../nn/optim/transform.ts";
 import { progressBar } from "../nn/progress.ts";
 
 /** Features of a data set: host float32 [N, D] and labels. */
 export interface FeatureSet {
+  /** Features [N, D], row-major. */
   features: Float32Array;
+  /** The label of each example. */
   labels: Int32Array;
+  /** Feature width D. */
   dim: number;
 }
 
@@ -96,12 +99,19 @@ export function pixelFeatures(data: HostDataset): FeatureSet {
 
 /** Options of linearProbe. */
 export interface ProbeOptions {
+  /** Passes over the training features (default 30). */
   epochs?: number;
+  /** Examples per step (default 256). */
   batchSize?: number;
+  /** AdamW learning rate (default 1e-3). */
   learningRate?: number;
+  /** Classes (default 10). */
   numClasses?: number;
+  /** Key for the head's initialisation and the shuffling (default key(0)). */
   key?: Key;
+  /** No progress bar (default false). */
   quiet?: boolean;
+  /** What the progress bar calls this probe (default "linear probe"). */
   label?: string;
 }
 
@@ -134,7 +144,7 @@ export async function linearProbe(
   const testX = standardise(tensor(test.features, { shape: [test.labels.length, d] }));
   const trainY = tensor(train.labels);
   const testY = tensor(test.labels);
-  const head = linear({ inFeatures: d, outFeatures: k, init: "torch" });
+  const head = linearLayer({ inFeatures: d, outFeatures: k, init: "torch" });
   let params: LinearParams = head.init(foldIn(key, 0));
   const optimizer = adamw({ learningRate: options.learningRate ?? 1e-3, weightDecay: 0 });
   let opt = optimizer.init(params);

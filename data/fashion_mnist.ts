@@ -29,6 +29,7 @@ export const DEBIAN_FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist";
 
 /** Fashion-MNIST's own pixel statistics (training set, on the [0, 1] scale). */
 export const FASHION_MNIST_MEAN = 0.286;
+/** Fashion-MNIST's pixel standard deviation (training set, on the [0, 1] scale). */
 export const FASHION_MNIST_STD = 0.353;
 
 /** Which copy of the data set was read. */
@@ -36,9 +37,13 @@ export type DataSource = "dir" | "debian" | "embedded";
 
 /** One split as host arrays: pixels uint8 [N·28·28] and labels uint8 [N]. */
 export interface FashionMnistRaw {
+  /** Pixels uint8 [N·28·28], row-major. */
   pixels: Uint8Array;
+  /** Labels 0–9 [N]. */
   labels: Uint8Array;
+  /** Number of images N. */
   count: number;
+  /** Which copy of the data set was read. */
   source: DataSource;
   /** The folder (or URL) the files came from. */
   location: string;

@@ -5,12 +5,15 @@
 
 /** An IDX array of unsigned bytes. */
 export interface IdxArray {
+  /** Sizes per axis. */
   dims: number[];
+  /** The elements, row-major. */
   data: Uint8Array;
 }
 
 /** Why a file is not a valid IDX array. */
 export class IdxError extends Error {
+  /** Makes the error for the file at `path`, saying what is wrong. */
   constructor(path: string, reason: string) {
     super(`Cannot read IDX file ${path}: ${reason}`);
     this.name = "IdxError";

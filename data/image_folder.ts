@@ -8,14 +8,19 @@ import { centerCrop, type ImageBatch, resize } from "./transforms.ts";
 
 /** A decoded image: float32 [C, H, W] in [0, 1]. */
 export interface Image {
+  /** Pixels [C, H, W], row-major, in [0, 1]. */
   data: Float32Array;
+  /** Channels C (1 or 3). */
   channels: number;
+  /** Height H in pixels. */
   height: number;
+  /** Width W in pixels. */
   width: number;
 }
 
 /** Why an image could not be read. */
 export class ImageDecodeError extends Error {
+  /** Makes the error for the file at `path`, saying what is wrong. */
   constructor(path: string, reason: string) {
     super(`Cannot decode image ${path}: ${reason}`);
     this.name = "ImageDecodeError";
@@ -111,6 +116,7 @@ export interface ImageFolderOptions {
   size?: number;
   /** Skip files that fail to decode, reporting them through onSkip (default: fail). */
   skipBad?: boolean;
+  /** Called with each skipped file and its error. */
   onSkip?: (path: string, error: Error) => void;
 }
 

@@ -14,7 +14,9 @@ import type { ImageBatch } from "./transforms.ts";
 export interface HostDataset {
   /** Pixels [N, C, H, W]: uint8 (0–255) or float32 (0–1). */
   pixels: Uint8Array | Float32Array;
+  /** Labels [N]. */
   labels: Uint8Array | Int32Array;
+  /** The shape [N, C, H, W] of the pixels. */
   shape: [number, number, number, number];
 }
 
@@ -25,6 +27,7 @@ export type Views = Record<string, ImageBatch>;
 export interface Batch {
   /** Each view as a float32 tensor [B, C, H, W] (`images` when there is no transform). */
   views: Record<string, Tensor>;
+  /** Labels [B] (int32). */
   labels: Tensor;
   /** Data-set indices of the batch's examples. */
   indices: Int32Array;
@@ -34,9 +37,11 @@ export interface Batch {
 
 /** Options of dataLoader. */
 export interface LoaderOptions {
+  /** Examples per batch. */
   batchSize: number;
   /** Key for shuffling and transforms; epoch e uses foldIn(key, e). */
   key: Key;
+  /** Shuffle every epoch (default true). */
   shuffle?: boolean;
   /** Drop a last, smaller batch (default true). */
   dropLast?: boolean;

@@ -16,18 +16,25 @@ import { type Key, randomWords, roundHalfEvenScalar, splitKey } from "../tensor/
 
 /** A batch of images on the host: row-major [B, C, H, W]. */
 export interface ImageBatch {
+  /** Pixels, row-major [B, C, H, W]. */
   data: Float32Array;
+  /** The batch's shape [B, C, H, W]. */
   shape: [number, number, number, number];
 }
 
 /** A crop rectangle in pixels. */
 export interface Box {
+  /** Top edge (row). */
   top: number;
+  /** Left edge (column). */
   left: number;
+  /** Height in pixels. */
   height: number;
+  /** Width in pixels. */
   width: number;
 }
 
+/** Resampling filter of resize: PIL's bilinear or bicubic (with antialiasing when shrinking). */
 export type Interpolation = "bilinear" | "bicubic";
 
 /** n uniforms in [0, 1) from a key (float64 precision). */
@@ -310,9 +317,13 @@ export function horizontalFlip(k: Key | null, batch: ImageBatch, p = 0.5): Image
 
 /** Options of colorJitter: maximal relative changes, as torchvision's ColorJitter. */
 export interface ColorJitterOptions {
+  /** Brightness factor drawn from [max(0, 1 − b), 1 + b]. */
   brightness?: number;
+  /** Contrast factor drawn from [max(0, 1 − c), 1 + c]. */
   contrast?: number;
+  /** Saturation factor drawn from [max(0, 1 − s), 1 + s]. */
   saturation?: number;
+  /** Hue shift drawn from [−h, h] (h ≤ 0.5). */
   hue?: number;
 }
 
@@ -463,14 +474,19 @@ export interface TwoViewOptions {
   size: number;
   /** Tokenizer view size (same as size in the official runs). */
   tokenizerSize?: number;
+  /** Area fraction range of the random resized crop (default [0.2, 1], the official BEiT setting). */
   scale?: [number, number];
+  /** Aspect-ratio range of the crop (default [3/4, 4/3]). */
   ratio?: [number, number];
+  /** Resampling of the backbone view (default bicubic). */
   interpolation?: Interpolation;
+  /** Resampling of the tokenizer view (default bicubic). */
   secondInterpolation?: Interpolation;
   /** Colour jitter applied to both views (official: 0.4 brightness, contrast, saturation). */
   colorJitter?: ColorJitterOptions | null;
   /** Backbone normalisation per channel. */
   mean: readonly number[];
+  /** Backbone normalisation's standard deviation per channel. */
   std: readonly number[];
 }
 

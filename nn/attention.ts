@@ -25,7 +25,7 @@ import {
 import { dropout as dropoutOp } from "../tensor/mod.ts";
 import type { TrainOptions } from "./dropout.ts";
 import type { InitStyle } from "./init.ts";
-import { linear, linearForward, type LinearParams } from "./linear.ts";
+import { linearForward, linearLayer, type LinearParams } from "./linear.ts";
 import {
   relativePositionBiasFromTable,
   relativePositionTableSize,
@@ -36,11 +36,17 @@ export type QkvBias = "qv" | "full" | "none";
 
 /** Parameters of an attention layer (optional entries depend on the config). */
 export interface AttentionParams {
+  /** Bias of q (`qkvBias: "qv"`). */
   q_bias?: Tensor;
+  /** Bias of v (`qkvBias: "qv"`; k has none). */
   v_bias?: Tensor;
+  /** The layer's own relative position bias table, when it has a window. */
   relative_position_bias_table?: Tensor;
+  /** The fused q, k, v projection [3D, D]. */
   qkv: LinearParams;
+  /** The output projection [D, D]. */
   proj: LinearParams;
+  /** Any other official key. */
   [key: string]: Tensor | LinearParams | undefined;
 }
 
@@ -52,7 +58,9 @@ export interface AttentionOptions extends TrainOptions {
 
 /** Attention configuration. */
 export interface AttentionConfig {
+  /** Token width D. */
   dim: number;
+  /** Attention heads (D must be a multiple). */
   numHeads: number;
   /** "qv" (BEiT: q_bias and v_bias), "full" (qkv.bias, DINO/timm) or "none". */
   qkvBias?: QkvBias;
@@ -60,8 +68,11 @@ export interface AttentionConfig {
   qkScale?: number | null;
   /** Grid [Wh, Ww] when the layer owns a relative position bias table. */
   window?: readonly [number, number] | null;
+  /** Dropout on attention weights (default 0). */
   attnDrop?: number;
+  /** Dropout after the output projection (default 0). */
   projDrop?: number;
+  /** Initialisation regime of the projections (default: the linear layer's, "finetune"). */
   init?: InitStyle;
 }
 
@@ -82,13 +93,13 @@ export function attention(config: AttentionConfig): {
   const headDim = dim / numHeads;
   const scale = config.qkScale ?? headDim ** -0.5;
   const mode = config.qkvBias ?? "qv";
-  const qkv = linear({
+  const qkv = linearLayer({
     inFeatures: dim,
     outFeatures: 3 * dim,
     bias: mode === "full",
     init: config.init,
   });
-  const proj = linear({ inFeatures: dim, outFeatures: dim, init: config.init });
+  const proj = linearLayer({ inFeatures: dim, outFeatures: dim, init: config.init });
   const window = config.window ?? null;
   return {
     init(k: Key): AttentionParams {

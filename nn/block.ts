@@ -7,29 +7,42 @@ import { add, full, type Key, mul, splitKey, type Tensor } from "../tensor/mod.t
 import { attention, type AttentionParams, type QkvBias } from "./attention.ts";
 import { dropPathForward, type TrainOptions } from "./dropout.ts";
 import type { InitStyle } from "./init.ts";
-import { layerNorm, type LayerNormParams } from "./layer_norm.ts";
+import { layerNormLayer, type LayerNormParams } from "./layer_norm.ts";
 import { mlp, type MlpParams } from "./mlp.ts";
 
 /** Parameters of a block, in the official state-dict order. */
 export interface BlockParams {
+  /** Layer scale of the attention branch [D], when enabled. */
   gamma_1?: Tensor;
+  /** Layer scale of the MLP branch [D], when enabled. */
   gamma_2?: Tensor;
+  /** LayerNorm before attention. */
   norm1: LayerNormParams;
+  /** The attention layer. */
   attn: AttentionParams;
+  /** LayerNorm before the MLP. */
   norm2: LayerNormParams;
+  /** The MLP. */
   mlp: MlpParams;
+  /** Any other official key. */
   [key: string]: unknown;
 }
 
 /** Block configuration. */
 export interface BlockConfig {
+  /** Token width D. */
   dim: number;
+  /** Attention heads. */
   numHeads: number;
+  /** MLP hidden width over D (default 4). */
   mlpRatio?: number;
+  /** How qkv is biased (default "qv"). */
   qkvBias?: QkvBias;
+  /** Override of the attention logit scale. */
   qkScale?: number | null;
   /** Dropout after the attention projection and the MLP. */
   drop?: number;
+  /** Dropout on attention weights (default 0). */
   attnDrop?: number;
   /** Stochastic depth rate of this block. */
   dropPath?: number;
@@ -37,7 +50,9 @@ export interface BlockConfig {
   initValues?: number;
   /** Grid of an own relative position bias table, or null. */
   window?: readonly [number, number] | null;
+  /** LayerNorm epsilon (default 1e-6). */
   normEps?: number;
+  /** Initialisation regime (default "finetune"). */
   init?: InitStyle;
 }
 
@@ -59,8 +74,8 @@ export function block(config: BlockConfig): {
 } {
   const { dim } = config;
   const eps = config.normEps ?? 1e-6;
-  const norm1 = layerNorm({ dim, eps });
-  const norm2 = layerNorm({ dim, eps });
+  const norm1 = layerNormLayer({ dim, eps });
+  const norm2 = layerNormLayer({ dim, eps });
   const attn = attention({
     dim,
     numHeads: config.numHeads,

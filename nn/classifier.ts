@@ -33,17 +33,27 @@ export type ClassifierApply<P> = (
 
 /** Options of trainClassifier. */
 export interface TrainClassifierOptions<P> {
+  /** The model: params and a normalised batch to logits. */
   apply: ClassifierApply<P>;
+  /** Initial parameters. */
   params: P;
+  /** The optimizer (e.g. adamw). */
   optimizer: GradientTransformation<unknown[]>;
+  /** Training images and labels. */
   data: HostDataset;
+  /** Passes over the training set. */
   epochs: number;
+  /** Images per optimizer step. */
   batchSize: number;
+  /** Key for shuffling, augmentation and dropout. */
   key: Key;
   /** Host augmentation of a [0, 1] batch; return the model's input (normalised). */
   transform?: (key: Key, batch: ImageBatch) => ImageBatch;
+  /** Label smoothing of the cross-entropy (default 0). */
   labelSmoothing?: number;
+  /** What the progress bar calls this run (default "train"). */
   label?: string;
+  /** No progress bar (default false). */
   quiet?: boolean;
   /** Called after every step with the step number and its loss. */
   onStep?: (step: number, loss: number) => void;

@@ -36,7 +36,7 @@ function needKey(options: TrainOptions, what: string): Key {
  * @param config `rate`
  * @returns `{ init, apply }` with no parameters
  */
-export function dropout(config: { rate: number }): Layer<Record<string, never>, TrainOptions> {
+export function dropoutLayer(config: { rate: number }): Layer<Record<string, never>, TrainOptions> {
   return {
     init: () => ({}),
     apply(_p, x: Tensor, options: TrainOptions = {}): Tensor {

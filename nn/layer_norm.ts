@@ -5,8 +5,11 @@ import type { Layer } from "./linear.ts";
 
 /** Parameters of a LayerNorm. */
 export interface LayerNormParams {
+  /** Scale [D]. */
   weight: Tensor;
+  /** Shift [D]. */
   bias: Tensor;
+  /** Any other official key. */
   [key: string]: Tensor;
 }
 
@@ -16,7 +19,7 @@ export interface LayerNormParams {
  * @param config `dim`, `eps` (default 1e-6, as BEiT; PyTorch's default is 1e-5)
  * @returns `{ init, apply }`
  */
-export function layerNorm(config: { dim: number; eps?: number }): Layer<LayerNormParams> {
+export function layerNormLayer(config: { dim: number; eps?: number }): Layer<LayerNormParams> {
   const eps = config.eps ?? 1e-6;
   return {
     init(_k: Key): LayerNormParams {

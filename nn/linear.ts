@@ -6,14 +6,19 @@ import { type InitStyle, linearBiasInit, linearWeightInit } from "./init.ts";
 
 /** Parameters of a linear layer (`bias` absent when disabled). */
 export interface LinearParams {
+  /** Weight [O, I] (PyTorch's layout). */
   weight: Tensor;
+  /** Bias [O]. */
   bias?: Tensor;
+  /** Any other official key. */
   [key: string]: Tensor | undefined;
 }
 
 /** A layer: `init(key)` makes parameters, `apply(params, x, options)` runs it. */
 export interface Layer<P, O = Record<string, never>> {
+  /** Makes the layer's parameters from a key. */
   init(key: Key): P;
+  /** Runs the layer. */
   apply(params: P, x: Tensor, options?: O): Tensor;
 }
 
@@ -31,14 +36,14 @@ export function linearForward(x: Tensor, weight: Tensor, bias: Tensor | null | u
  * ```ts
  * import assert from "node:assert/strict";
  * import { key } from "@tessella/tessella";
- * import { linear } from "@tessella/tessella/nn";
+ * import { linearLayer } from "@tessella/tessella/nn";
  * import { zeros } from "@tessella/tessella";
- * const fc = linear({ inFeatures: 4, outFeatures: 2 });
+ * const fc = linearLayer({ inFeatures: 4, outFeatures: 2 });
  * const p = fc.init(key(0));
  * assert.deepEqual(fc.apply(p, zeros([3, 4])).shape, [3, 2]);
  * ```
  */
-export function linear(
+export function linearLayer(
   config: { inFeatures: number; outFeatures: number; bias?: boolean; init?: InitStyle },
 ): Layer<LinearParams> {
   const { inFeatures, outFeatures } = config;

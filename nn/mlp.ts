@@ -5,13 +5,16 @@
 import { gelu, type Key, splitKey, type Tensor } from "../tensor/mod.ts";
 import { dropout as dropoutOp } from "../tensor/mod.ts";
 import type { InitStyle } from "./init.ts";
-import { type Layer, linear, type LinearParams } from "./linear.ts";
+import { type Layer, linearLayer, type LinearParams } from "./linear.ts";
 import type { TrainOptions } from "./dropout.ts";
 
 /** Parameters of an MLP. */
 export interface MlpParams {
+  /** First projection D → H. */
   fc1: LinearParams;
+  /** Second projection H → D. */
   fc2: LinearParams;
+  /** Any other official key. */
   [key: string]: LinearParams;
 }
 
@@ -24,8 +27,16 @@ export interface MlpParams {
 export function mlp(
   config: { dim: number; hidden: number; dropRate?: number; init?: InitStyle },
 ): Layer<MlpParams, TrainOptions> {
-  const fc1 = linear({ inFeatures: config.dim, outFeatures: config.hidden, init: config.init });
-  const fc2 = linear({ inFeatures: config.hidden, outFeatures: config.dim, init: config.init });
+  const fc1 = linearLayer({
+    inFeatures: config.dim,
+    outFeatures: config.hidden,
+    init: config.init,
+  });
+  const fc2 = linearLayer({
+    inFeatures: config.hidden,
+    outFeatures: config.dim,
+    init: config.init,
+  });
   const rate = config.dropRate ?? 0;
   return {
     init(k: Key): MlpParams {

@@ -5,6 +5,12 @@
  * A layer is a factory closing over its config that returns `{ init(key), apply(params,
  * x, options) }`; optimizers are optax-style `{ init, update }` gradient transformations.
  *
+ * Names: an op is a verb-like function of tensors (`linear(x, w, b)`, `layerNorm(x, w, b)`,
+ * `dropout(key, x)` in the root module); a layer factory whose op shares its name carries the
+ * suffix `Layer` (`linearLayer`, `layerNormLayer`, `dropoutLayer`), so one name never means
+ * two things across the two entry points. The other factories (`attention`, `block`, `mlp`,
+ * `patchEmbed`, `visionTransformer`) have no op of the same name.
+ *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -18,9 +24,9 @@
  * @module
  */
 
-export { type Layer, linear, linearForward, type LinearParams } from "./linear.ts";
-export { layerNorm, type LayerNormParams } from "./layer_norm.ts";
-export { dropout, dropPath, dropPathForward, type TrainOptions } from "./dropout.ts";
+export { type Layer, linearForward, linearLayer, type LinearParams } from "./linear.ts";
+export { layerNormLayer, type LayerNormParams } from "./layer_norm.ts";
+export { dropoutLayer, dropPath, dropPathForward, type TrainOptions } from "./dropout.ts";
 export { mlp, type MlpParams } from "./mlp.ts";
 export { patchEmbed, type PatchEmbedParams, patchify } from "./patch_embed.ts";
 export {
@@ -70,6 +76,14 @@ export {
   serializeSafetensors,
 } from "./io/safetensors.ts";
 export { PthError, readPth } from "./io/pth.ts";
+export { encodeNpy, parseNpy } from "./io/npy.ts";
+export {
+  encodePth,
+  PthStateDict,
+  type PthTensor,
+  pthTensor,
+  type PthValue,
+} from "./io/pth_write.ts";
 export { loadCheckpoint, saveCheckpoint } from "./io/checkpoint.ts";
 export {
   type AdamState,

@@ -19,7 +19,9 @@ import type { Layer } from "./linear.ts";
 
 /** Parameters of a patch embedding: `proj` is the Conv2d. */
 export interface PatchEmbedParams {
+  /** The convolution: weight [D, C, P, P] and bias [D]. */
   proj: { weight: Tensor; bias: Tensor; [key: string]: Tensor };
+  /** Any other official key. */
   [key: string]: { weight: Tensor; bias: Tensor };
 }
 

@@ -50,7 +50,9 @@ export function relativePositionBiasFromTable(table: Tensor, wh: number, ww: num
 
 /** Parameters of a shared relative position bias. */
 export interface RelativePositionBiasParams {
+  /** The table [(2Wh − 1)(2Ww − 1) + 3, H] of per-head biases by relative offset (3 extra rows for CLS). */
   relative_position_bias_table: Tensor;
+  /** Any other official key. */
   [key: string]: Tensor;
 }
 

@@ -24,32 +24,52 @@ import { block, type BlockParams } from "./block.ts";
 import { parseConfig } from "./config.ts";
 import type { TrainOptions } from "./dropout.ts";
 import { type InitStyle, truncNormalInit } from "./init.ts";
-import { layerNorm, type LayerNormParams } from "./layer_norm.ts";
-import { linear, type LinearParams } from "./linear.ts";
+import { layerNormLayer, type LayerNormParams } from "./layer_norm.ts";
+import { linearLayer, type LinearParams } from "./linear.ts";
 import { patchEmbed, type PatchEmbedParams } from "./patch_embed.ts";
 import { relativePositionBias, type RelativePositionBiasParams } from "./relative_position_bias.ts";
 
 /** ViT configuration (camelCase; the official snake_case names are accepted too). */
 export interface ViTConfig {
+  /** Input image side in pixels (`img_size`). */
   imgSize: number;
+  /** Patch side in pixels (`patch_size`). */
   patchSize: number;
+  /** Input channels (`in_chans`). */
   inChans: number;
+  /** Classes of the head (`num_classes`; 0: no head, the features). */
   numClasses: number;
+  /** Token width D (`embed_dim`). */
   embedDim: number;
+  /** Number of blocks (`depth`). */
   depth: number;
+  /** Attention heads per block (`num_heads`). */
   numHeads: number;
+  /** MLP hidden width over D (`mlp_ratio`). */
   mlpRatio: number;
+  /** Bias on q and v (`qkv_bias`). */
   qkvBias: boolean;
+  /** Override of the attention logit scale (`qk_scale`). */
   qkScale: number | null;
+  /** Dropout after projections, MLPs and the embedding (`drop_rate`). */
   dropRate: number;
+  /** Dropout on attention weights (`attn_drop_rate`). */
   attnDropRate: number;
+  /** Stochastic depth rate of the last block (`drop_path_rate`). */
   dropPathRate: number;
+  /** Initial layer-scale value (`init_values`; null: no layer scale). */
   initValues: number | null;
+  /** Learned absolute position embeddings (`use_abs_pos_emb`). */
   useAbsPosEmb: boolean;
+  /** A relative position bias table per block (`use_rel_pos_bias`). */
   useRelPosBias: boolean;
+  /** One relative position bias shared by all blocks (`use_shared_rel_pos_bias`). */
   useSharedRelPosBias: boolean;
+  /** Mean-pool the patch tokens through `fc_norm` instead of reading the CLS token (`use_mean_pooling`). */
   useMeanPooling: boolean;
+  /** Scale of the head's initial weights (`init_scale`). */
   initScale: number;
+  /** LayerNorm epsilon (1e-6 in BEiT models). */
   normEps: number;
   /** Initialisation regime (not an official argument): "finetune" as the official class. */
   initStyle: InitStyle;
@@ -82,14 +102,23 @@ export const VIT_DEFAULTS: ViTConfig = {
 
 /** Parameters of a ViT, in the official state-dict order. */
 export interface ViTParams {
+  /** The CLS token [1, 1, D]. */
   cls_token: Tensor;
+  /** Absolute position embeddings [1, T, D], when enabled. */
   pos_embed?: Tensor;
+  /** The patch embedding. */
   patch_embed: PatchEmbedParams;
+  /** The shared relative position bias, when enabled. */
   rel_pos_bias?: RelativePositionBiasParams;
+  /** The blocks. */
   blocks: BlockParams[];
+  /** The final norm (absent with mean pooling). */
   norm?: LayerNormParams;
+  /** The norm after mean pooling (with mean pooling). */
   fc_norm?: LayerNormParams;
+  /** The classification head (absent when `num_classes` is 0). */
   head?: LinearParams;
+  /** Any other official key. */
   [key: string]: unknown;
 }
 
@@ -159,9 +188,9 @@ export function visionTransformer(input: Partial<ViTConfig> | Record<string, unk
   const shared = config.useSharedRelPosBias
     ? relativePositionBias({ window: grid, numHeads: config.numHeads })
     : null;
-  const finalNorm = layerNorm({ dim: d, eps: config.normEps });
+  const finalNorm = layerNormLayer({ dim: d, eps: config.normEps });
   const head = config.numClasses > 0
-    ? linear({ inFeatures: d, outFeatures: config.numClasses, init: style })
+    ? linearLayer({ inFeatures: d, outFeatures: config.numClasses, init: style })
     : null;
   const tokens = embed.numPatches + 1;
 

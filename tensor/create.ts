@@ -1,15 +1,18 @@
 // Creating tensors: from JavaScript data, constant fills, ranges and identity matrices.
 
-import { getBackend } from "./backend.ts";
+import { type Backend, getBackend } from "./backend.ts";
 import { fromKernel } from "./_core.ts";
 import { allocArray, checkDType, type DType, dtypeOfArray, type TypedArray } from "./dtype.ts";
-import { checkShape, fmtShape, sizeOf } from "./shape.ts";
+import { checkShape, fmtShape, type Shape, sizeOf } from "./shape.ts";
 import type { Tensor } from "./tensor.ts";
 
 /** Nested JavaScript arrays of numbers or booleans, e.g. `[[1, 2], [3, 4]]`. */
 export type NestedArray = readonly (number | boolean | NestedArray)[];
 
-/** Other typed arrays `tensor()` accepts when given an explicit dtype to convert to. */
+/**
+ * Other typed arrays `tensor()` accepts: the small integer arrays become int32 (values
+ * kept); a Uint32Array needs an explicit dtype (its values may not fit in int32).
+ */
 export type NumericArray =
   | Int8Array
   | Int16Array
@@ -38,6 +41,7 @@ function nestedShape(data: NestedArray): number[] {
 
 /** Copies a nested array into a flat array, checking it is rectangular. */
 function flattenNested(data: NestedArray, shape: readonly number[], out: TypedArray): void {
+  const bool = out instanceof Uint8Array;
   let at = 0;
   const visit = (node: unknown, depth: number): void => {
     if (depth === shape.length) {
@@ -49,7 +53,8 @@ function flattenNested(data: NestedArray, shape: readonly number[], out: TypedAr
             `where a number was expected at depth ${depth})`,
         );
       }
-      out[at++] = typeof node === "boolean" ? (node ? 1 : 0) : node;
+      // Bool storage holds 0/1: any non-zero number, NaN included, is true (as a cast).
+      out[at++] = typeof node === "boolean" ? (node ? 1 : 0) : bool ? (node !== 0 ? 1 : 0) : node;
       return;
     }
     if (!Array.isArray(node) || node.length !== shape[depth]) {
@@ -74,9 +79,15 @@ function firstLeaf(data: NestedArray): unknown {
 /**
  * Creates a tensor from a number, a boolean, nested arrays or a typed array.
  *
- * Numbers default to float32 (booleans to bool; typed arrays to their own dtype:
- * Float32Array, Float64Array, Int32Array, Uint8Array → float32, float64, int32, bool).
- * A scalar has shape `[]`. With a typed array, `shape` defaults to `[length]`.
+ * Numbers default to float32 (booleans to bool). Typed arrays keep their values:
+ * Float32Array → float32, Float64Array → float64, and the integer arrays (Int32Array,
+ * Uint8Array, Uint8ClampedArray, Int8Array, Int16Array, Uint16Array) → int32, so image
+ * bytes stay 0…255. Pass `{ dtype: "bool" }` for a mask (any non-zero element is true);
+ * a Uint32Array needs an explicit dtype. A scalar has shape `[]`. With a typed array,
+ * `shape` defaults to `[length]`.
+ *
+ * Bool tensors made from host data keep a host copy on backends without a synchronous
+ * read (WebGPU), so that masks drawn on the host can be read back with `toArraySync`.
  *
  * @param data the values
  * @param options `shape`, `dtype`, `backend`
@@ -84,11 +95,15 @@ function firstLeaf(data: NestedArray): unknown {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { tensor } from "@tessella/tessella";
+ * import { tensor, toArray } from "@tessella/tessella";
  * assert.deepEqual(tensor(3).shape, []);
  * assert.deepEqual(tensor([[1, 2], [3, 4]]).shape, [2, 2]);
  * const ids = tensor(new Int32Array([1, 2, 3, 4, 5, 6]), { shape: [2, 3] });
  * assert.equal(ids.dtype, "int32");
+ * const bytes = tensor(new Uint8Array([0, 128, 255])); // values kept, as int32
+ * assert.deepEqual(await toArray(bytes), new Int32Array([0, 128, 255]));
+ * const mask = tensor(new Uint8Array([0, 2, 1]), { dtype: "bool" });
+ * assert.deepEqual(await toArray(mask), new Uint8Array([0, 1, 1]));
  * ```
  */
 export function tensor(
@@ -101,7 +116,7 @@ export function tensor(
     const dtype = options.dtype ?? (typeof data === "boolean" ? "bool" : "float32");
     const shape = options.shape ?? [];
     const flat = allocArray(dtype, sizeOf(shape));
-    flat.fill(Number(data));
+    flat.fill(dtype === "bool" ? (Number(data) !== 0 ? 1 : 0) : Number(data));
     return fromKernel(
       backend,
       backend.upload(flat, dtype),
@@ -110,8 +125,12 @@ export function tensor(
     );
   }
   if (ArrayBuffer.isView(data)) {
-    const own = dtypeOfArray(data);
-    const dtype = options.dtype ?? own;
+    // A Uint8Array is also the storage of bool tensors, but as input its bytes are
+    // numbers: only an explicit dtype makes it a mask.
+    const own = data instanceof Uint8Array && options.dtype !== "bool"
+      ? undefined
+      : dtypeOfArray(data);
+    const dtype = options.dtype ?? own ?? (data instanceof Uint32Array ? undefined : "int32");
     if (dtype === undefined) {
       throw new TypeError(
         `Cannot create tensor from a ${data.constructor.name}: pass { dtype } to convert it`,
@@ -125,13 +144,16 @@ export function tensor(
       );
     }
     let flat: TypedArray;
-    if (own === dtype) {
+    if (dtype === "bool") {
+      // Bool storage holds 0 or 1.
+      flat = Uint8Array.from(data as ArrayLike<number>, (v) => (v !== 0 ? 1 : 0));
+    } else if (own === dtype) {
       flat = data as TypedArray;
     } else {
       flat = allocArray(dtype, data.length);
       flat.set(data);
     }
-    return fromKernel(backend, backend.upload(flat, dtype), shape, dtype);
+    return fromHost(backend, flat, shape, dtype);
   }
   if (!Array.isArray(data)) {
     throw new TypeError(`Cannot create tensor from ${typeof data}: expected numbers or arrays`);
@@ -148,9 +170,19 @@ export function tensor(
           `the data has ${flat.length}`,
       );
     }
-    return fromKernel(backend, backend.upload(flat, dtype), target, dtype);
+    return fromHost(backend, flat, target, dtype);
   }
-  return fromKernel(backend, backend.upload(flat, dtype), shape, dtype);
+  return fromHost(backend, flat, shape, dtype);
+}
+
+/**
+ * Uploads host data as a new tensor. A bool tensor on a backend without a synchronous
+ * read keeps its host copy (masks are small), which `toArraySync` then reads.
+ */
+function fromHost(backend: Backend, flat: TypedArray, shape: Shape, dtype: DType): Tensor {
+  const t = fromKernel(backend, backend.upload(flat, dtype), shape, dtype);
+  if (dtype === "bool" && backend.readSync === undefined) t.storage.host = flat.slice();
+  return t;
 }
 
 /**

@@ -27,19 +27,33 @@ export async function toArray(x: Tensor): Promise<TypedArray> {
 }
 
 /**
- * Synchronous `toArray`, for backends that can offer it (the CPU backend).
+ * Synchronous `toArray`, for backends that can offer it (the CPU backends), and for bool
+ * tensors made from host data on any backend (`tensor(…, { dtype: "bool" })`, masks).
  *
  * @param x the tensor
  * @returns the elements
  */
 export function toArraySync(x: Tensor): TypedArray {
   const backend = x.storage.backend;
-  if (backend.readSync === undefined) {
-    throw new Error(
-      `Cannot read a ${backend.name} tensor synchronously: use await toArray(t) instead`,
-    );
+  if (backend.readSync !== undefined) return backend.readSync(x);
+  const host = x.storage.host;
+  if (host !== undefined) {
+    // Any view (transposed, sliced, broadcast) reads through its strides.
+    const out = new Uint8Array(x.size);
+    let at = 0;
+    const visit = (axis: number, index: number): void => {
+      if (axis === x.rank) {
+        out[at++] = host[index];
+        return;
+      }
+      for (let i = 0; i < x.shape[axis]; i++) visit(axis + 1, index + i * x.strides[axis]);
+    };
+    visit(0, x.offset);
+    return out;
   }
-  return backend.readSync(x);
+  throw new Error(
+    `Cannot read a ${backend.name} tensor synchronously: use await toArray(t) instead`,
+  );
 }
 
 /** Rebuilds nested arrays from flat row-major values. */
@@ -105,5 +119,8 @@ export async function toBackend(x: Tensor, name: string): Promise<Tensor> {
     data = Float32Array.from(data); // float64 lives only on the CPU
     dtype = "float32";
   }
-  return new Tensor(new Storage(target, target.upload(data, dtype), dtype, x.size), x.shape, dtype);
+  const storage = new Storage(target, target.upload(data, dtype), dtype, x.size);
+  // As tensor() does: a bool tensor (a mask) stays readable synchronously.
+  if (dtype === "bool" && target.readSync === undefined) storage.host = data.slice();
+  return new Tensor(storage, x.shape, dtype);
 }

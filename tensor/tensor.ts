@@ -7,7 +7,7 @@
 // sharing one is safe: that is what makes tensors immutable values.
 
 import type { Backend } from "./backend.ts";
-import { type DType, DTYPE_BYTES } from "./dtype.ts";
+import { type DType, DTYPE_BYTES, type TypedArray } from "./dtype.ts";
 import { isDisposed, trackStorage, trackTensor } from "./memory.ts";
 import { contiguousStrides, fmtShape, type Shape, sizeOf } from "./shape.ts";
 import { describeTensor, formatTensor } from "./format.ts";
@@ -20,6 +20,11 @@ export class Storage {
   refs = 0;
   /** Whether the buffer went back to its backend. */
   released = false;
+  /**
+   * A host copy of the elements, kept for small host-made tensors on backends without a
+   * synchronous read (bool masks on WebGPU), so that `toArraySync` can read them.
+   */
+  host?: TypedArray;
 
   /** Creates a storage record around a backend's buffer handle. */
   constructor(

@@ -32,7 +32,7 @@ import {
   tensor,
   where,
 } from "../tensor/mod.ts";
-import { linear, linearForward, type LinearParams } from "../nn/linear.ts";
+import { linearForward, linearLayer, type LinearParams } from "../nn/linear.ts";
 import { parseConfig } from "../nn/config.ts";
 import { visionTransformer, type ViTParams } from "../nn/vision_transformer.ts";
 import { initQuantizerState, quantize, type QuantizerState } from "./quantizer.ts";
@@ -59,6 +59,7 @@ export interface VqkdConfig {
   beta: number;
 }
 
+/** The official constructor's defaults (codebook 8192 × 32, decay 0.99). */
 export const VQKD_DEFAULTS: VqkdConfig = {
   encoder: {},
   decoder: {},
@@ -73,16 +74,23 @@ export const VQKD_DEFAULTS: VqkdConfig = {
 
 /** Trainable parameters of VQ-KD, in the official order. */
 export interface VqkdParams {
+  /** The encoder ViT. */
   encoder: ViTParams;
+  /** The decoder ViT (patch size 1 over the code grid). */
   decoder: ViTParams;
+  /** The MLP projecting encoder tokens to code space (Linear, Tanh, Linear). */
   encode_task_layer: { "0": LinearParams; "2": LinearParams };
+  /** The MLP projecting decoder tokens to the teacher's features. */
   decode_task_layer: { "0": LinearParams; "2": LinearParams };
+  /** Any other official key. */
   [key: string]: unknown;
 }
 
 /** Non-differentiated state: the quantizer's buffers. */
 export interface VqkdState {
+  /** The quantizer's codebook and usage buffers. */
   quantize: QuantizerState;
+  /** Any other official key. */
   [key: string]: unknown;
 }
 
@@ -92,6 +100,7 @@ export interface VqkdApplyOptions {
   train?: boolean;
   /** Teacher features [B, N, T]: when given, the losses are computed. */
   teacherFeatures?: Tensor;
+  /** Key for dropout in training mode. */
   key?: Key;
 }
 
@@ -107,14 +116,16 @@ export interface VqkdOutput {
   encoded: Tensor;
   /** Total loss (0-d) when teacherFeatures were given. */
   loss?: Tensor;
+  /** The state after this call (the codebook moved in training mode). */
   state: VqkdState;
+  /** Losses (with teacher features), codebook perplexity and the count of each code in the batch. */
   metrics: { quantLoss?: Tensor; recLoss?: Tensor; perplexity: Tensor; counts: Tensor };
 }
 
 function taskLayer(d: number, out: number) {
   return {
-    first: linear({ inFeatures: d, outFeatures: d }),
-    second: linear({ inFeatures: d, outFeatures: out }),
+    first: linearLayer({ inFeatures: d, outFeatures: d }),
+    second: linearLayer({ inFeatures: d, outFeatures: out }),
   };
 }
 

@@ -48,13 +48,16 @@ import {
 
 /** The quantizer's non-differentiated state, with the official buffer names. */
 export interface QuantizerState {
+  /** Usage EMA per code [K]. */
   cluster_size: Tensor; // [K] usage EMA
+  /** The codebook and its k-means bookkeeping (official buffer names). */
   embedding: {
     weight: Tensor; // [K, C] the codebook (unit rows)
     cluster_size: Tensor; // [K] k-means bin counts
     embed_avg: Tensor; // [K, C] unused by this quantizer (zeros), kept for checkpoints
     initted: Tensor; // [1] 1 once k-means ran
   };
+  /** Any other official key. */
   [key: string]: unknown;
 }
 

@@ -42,6 +42,7 @@ import type { visionTransformer, ViTParams } from "../nn/vision_transformer.ts";
 
 /** A frozen teacher. */
 export interface Teacher {
+  /** A short name for logs and reports. */
   name: string;
   /** Feature size T. */
   dim: number;

@@ -1,9 +1,10 @@
-// `deno task tokenize --checkpoint F --config C.json [--json] [--out DIR] IMAGE...`
+// `deno task tokenize (--run DIR | --checkpoint F [--config C.json]) [--json] [--out DIR] IMAGE...`
 //
-// Tokenizes images with a VQ-KD checkpoint in the official format. Each image is read
-// (PNG or JPEG), kept as is when it is already img_size × img_size, else resized on its
-// shorter side to img_size·256/224 (bicubic) and centre-cropped to img_size, as the
-// official test_get_code.py; then converted to the tokenizer's channels. --json prints
+// Tokenizes images with a VQ-KD tokenizer: a run folder's (written by `deno task pretrain`),
+// or a checkpoint in the official format with its config. Each image is read (PNG or
+// JPEG), kept as is when it is already img_size × img_size, else resized on its shorter
+// side to img_size·256/224 (bicubic) and centre-cropped to img_size, as the official
+// test_get_code.py; then converted to the tokenizer's channels. --json prints
 // {"tokens": [[...], ...]} (one row per image, row-major patches); --out writes a token
 // map per image (each patch coloured by its code).
 
@@ -12,15 +13,24 @@ import { tensor, toArray } from "../tensor/mod.ts";
 import { decodeImage, encodeImagePng, resizeAndCenterCrop } from "../data/image_folder.ts";
 import { loadTokenizer } from "./evaluate.ts";
 import { tokenMap } from "./report.ts";
+import { loadRunTokenizer, openRun } from "../beit/saved_run.ts";
 
 const USAGE =
-  `Usage: deno task tokenize --checkpoint FILE --config CONFIG.json [--json] [--out DIR] IMAGE...
+  `Usage: deno task tokenize (--run DIR | --checkpoint FILE [--config CONFIG.json]) [--json] [--out DIR] IMAGE...
 
-  --checkpoint FILE   VQ-KD weights with the official keys (.pth or .safetensors)
+  --run DIR           a folder written by deno task pretrain: its tokenizer (DIR/vqkd.ckpt)
+  --checkpoint FILE   VQ-KD weights with the official keys (.pth or .safetensors), with
+                      --config; or a run's vqkd.ckpt (its run.json gives the config)
   --config FILE       the architecture as JSON (official constructor names)
   --json              print {"tokens": [[...], ...]} to stdout
   --out DIR           write DIR/<image name>.tokens.png, a token map per image
   -h, --help          show this help`;
+
+/** The folder part of a path ("." for a bare file name). */
+function folderOf(path: string): string {
+  const cut = path.lastIndexOf("/");
+  return cut < 0 ? "." : cut === 0 ? "/" : path.slice(0, cut);
+}
 
 /** Runs the CLI with the given arguments; returns the process exit code. */
 export async function main(args: string[]): Promise<number> {
@@ -29,6 +39,7 @@ export async function main(args: string[]): Promise<number> {
     flags = parseArgs({
       args,
       options: {
+        run: { type: "string" },
         checkpoint: { type: "string" },
         config: { type: "string" },
         json: { type: "boolean", default: false },
@@ -46,23 +57,45 @@ export async function main(args: string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  if (!values.checkpoint || !values.config || positionals.length === 0) {
+  // A run's own checkpoint (tessella format) is read with the run's recipe.
+  const runDir = values.run ??
+    (values.checkpoint?.endsWith(".ckpt") && !values.config
+      ? folderOf(values.checkpoint)
+      : undefined);
+  if (values.checkpoint?.endsWith(".ckpt") && !/(^|\/)vqkd\.ckpt$/.test(values.checkpoint)) {
+    console.error(
+      `Cannot use ${values.checkpoint}: of a run's checkpoints, vqkd.ckpt is the tokenizer`,
+    );
+    return 2;
+  }
+  if (
+    positionals.length === 0 || (runDir === undefined && (!values.checkpoint || !values.config))
+  ) {
     console.error(
       `Missing ${
-        !values.checkpoint ? "--checkpoint" : !values.config ? "--config" : "images"
+        positionals.length === 0
+          ? "images"
+          : !values.checkpoint
+          ? "--run or --checkpoint"
+          : "--config"
       }.\n\n${USAGE}`,
     );
     return 2;
   }
-  let config: Record<string, unknown>;
   try {
-    config = JSON.parse(await Deno.readTextFile(values.config));
-  } catch (error) {
-    console.error(`Cannot read config ${values.config}: ${(error as Error).message}`);
-    return 1;
-  }
-  try {
-    const { model, params, state } = await loadTokenizer(values.checkpoint, config);
+    let loaded;
+    if (runDir !== undefined) {
+      loaded = await loadRunTokenizer(await openRun(runDir));
+    } else {
+      let config: Record<string, unknown>;
+      try {
+        config = JSON.parse(await Deno.readTextFile(values.config!));
+      } catch (error) {
+        throw new Error(`Cannot read config ${values.config}: ${(error as Error).message}`);
+      }
+      loaded = await loadTokenizer(values.checkpoint!, config);
+    }
+    const { model, params, state } = loaded;
     const size = model.config.encoder.img_size as number ?? 224;
     const channels = (model.config.encoder.in_chans as number ?? 3) as 1 | 3;
     const rows: number[][] = [];

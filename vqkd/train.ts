@@ -101,17 +101,27 @@ export const VQKD_CONFIGS: Record<string, Record<string, unknown>> = {
 export interface TrainVqkdOptions {
   /** Architecture (official names); decoder_out_dim must equal the teacher's feature size. */
   model: Record<string, unknown>;
+  /** The frozen teacher whose features are reconstructed. */
   teacher: Teacher;
+  /** Training images. */
   data: HostDataset;
+  /** Passes over the training set. */
   epochs: number;
+  /** Images per optimizer step. */
   batchSize: number;
+  /** Peak learning rate. */
   learningRate: number;
+  /** Final learning rate of the cosine decay (default 1e-5). */
   minLearningRate?: number;
+  /** Linear warm-up, in epochs (default 0). */
   warmupEpochs?: number;
+  /** Decoupled weight decay (default 1e-4). */
   weightDecay?: number;
+  /** Key for initialisation, augmentation and shuffling. */
   key: Key;
   /** Checkpoint file: written after every epoch, resumed from when it exists. */
   checkpoint?: string;
+  /** No progress bar (default false). */
   quiet?: boolean;
   /** Called with each step's metrics (for the JSONL log). */
   onStep?: (metrics: Record<string, number>) => void;
@@ -119,8 +129,11 @@ export interface TrainVqkdOptions {
 
 /** What trainVqkd returns. */
 export interface TrainedTokenizer {
+  /** The tokenizer model. */
   model: ReturnType<typeof vqkd>;
+  /** Its trained parameters. */
   params: VqkdParams;
+  /** Its codebook state. */
   state: VqkdState;
   /** Codebook usage (fraction of codes used) of each epoch. */
   usage: number[];

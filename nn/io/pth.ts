@@ -35,6 +35,7 @@ const BYTES: Readonly<Record<string, number>> = {
 
 /** Why a `.pth` file could not be read. */
 export class PthError extends Error {
+  /** Makes the error for the file at `path`, saying what is wrong. */
   constructor(path: string, reason: string) {
     super(`Cannot read PyTorch checkpoint ${path}: ${reason}`);
     this.name = "PthError";

@@ -9,8 +9,11 @@
 
 /** A decoded tensor record: host data, shape and its safetensors dtype. */
 export interface RawTensor {
+  /** The safetensors dtype code (F32, I64, BOOL, …). */
   dtype: string;
+  /** Sizes per axis. */
   shape: number[];
+  /** The raw little-endian bytes. */
   data: Uint8Array;
 }
 
@@ -30,6 +33,7 @@ export const SAFETENSORS_DTYPE_BYTES: Readonly<Record<string, number>> = {
 
 /** Why a file is not valid safetensors. */
 export class SafetensorsError extends Error {
+  /** Makes the error for the file at `path`, saying what is wrong. */
   constructor(path: string, reason: string) {
     super(`Cannot read safetensors file ${path}: ${reason}`);
     this.name = "SafetensorsError";

@@ -77,7 +77,7 @@ export function decodeRawTensor(name: string, raw: RawTensor, backend: string): 
     case "U8":
       return tensor(Int32Array.from(bytes.subarray(0, n)), { shape, backend });
     case "BOOL":
-      return tensor(Uint8Array.from(bytes.subarray(0, n), (b) => (b ? 1 : 0)), { shape, backend });
+      return tensor(bytes.subarray(0, n), { shape, dtype: "bool", backend });
     default:
       throw new Error(`Cannot load tensor "${name}": unsupported dtype ${raw.dtype}`);
   }

@@ -20,9 +20,13 @@ const isTensor = (x: unknown): x is Tensor => x !== null && typeof x === "object
 
 /** Options of adamw. */
 export interface AdamWOptions {
+  /** A constant rate or a schedule of the step count. */
   learningRate: number | Schedule;
+  /** First-moment decay (default 0.9). */
   b1?: number;
+  /** Second-moment decay (default 0.999). */
   b2?: number;
+  /** Denominator epsilon (default 1e-8). */
   eps?: number;
   /** Decoupled weight decay (default 1e-4, as optax). */
   weightDecay?: number;

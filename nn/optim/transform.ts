@@ -87,8 +87,11 @@ export function scale(factor: number): GradientTransformation<Record<string, nev
 
 /** State of scaleByAdam. */
 export interface AdamState {
+  /** Steps taken so far (for the bias correction). */
   count: number;
+  /** First-moment estimates, one per parameter. */
   mu: Updates;
+  /** Second-moment estimates, one per parameter. */
   nu: Updates;
 }
 

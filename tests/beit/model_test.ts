@@ -138,3 +138,32 @@ Deno.test("beitPretrainModel() keys and init quirks follow the official pretrain
   );
   assert.deepEqual(T.toArraySync(p.blocks[0].gamma_1!).slice(0, 2), new Float32Array([0.1, 0.1]));
 });
+
+testOnBackends(
+  "beitPretrainModel() takes the mask from any backend, as a view, or as nested arrays",
+  async (backend) => {
+    const { model, params, io, mask } = await official();
+    const images = io.get("images_normalized")!;
+    const want = await T.toArray(model.apply(params, images, { mask }).logits);
+    const nested = (await T.toNested(mask)) as boolean[][];
+    const asNumbers = nested.map((row) => row.map(Number));
+    const here = await T.toBackend(mask, backend); // a host-made mask on this backend
+    const loaded = (await read("beit_eval.safetensors", backend)).get("mask")!;
+    const viaView = T.transpose(T.transpose(T.tensor(nested, { backend }))); // strided view
+    for (const [what, m] of Object.entries({ nested, asNumbers, here, loaded, viaView })) {
+      const out = model.apply(params, images, { mask: m });
+      assert.deepEqual(out.maskedIndices, model.apply(params, images, { mask }).maskedIndices);
+      assertClose(await T.toArray(out.logits), want, { atol: 0, rtol: 0 }, what);
+    }
+    if (backend === "webgpu") {
+      // A mask computed on the device has no host copy: the error says what to pass.
+      const computed = T.greater(T.cast(here, "float32"), 0.5);
+      assert.throws(
+        () => model.apply(params, images, { mask: computed }),
+        /computed on the device.*toNested/,
+      );
+    }
+    const ragged = [...asNumbers.slice(0, 3), asNumbers[3].slice(1)];
+    assert.throws(() => model.apply(params, images, { mask: ragged }), /row 3 has 48 entries/);
+  },
+);

@@ -2,56 +2,9 @@
 // report is written, a rerun skips the finished stages; and the CLI's bad-flag errors.
 
 import assert from "node:assert/strict";
-import { accuracyStandardError, type Preset, PRESETS, runPipeline } from "../../beit/pipeline.ts";
+import { accuracyStandardError, runPipeline } from "../../beit/pipeline.ts";
+import { TINY } from "./tiny_preset.ts";
 import { main } from "../../beit/pretrain_cli.ts";
-
-const TINY: Preset = {
-  ...structuredClone(PRESETS.quick),
-  name: "tiny",
-  train: 48,
-  test: 32,
-  teacher: {
-    embedDim: 16,
-    depth: 1,
-    heads: 2,
-    epochs: 1,
-    batchSize: 16,
-    lr: 1e-3,
-    augment: "crop+flip",
-  },
-  vqkd: {
-    embedDim: 16,
-    depth: 1,
-    decoderDepth: 1,
-    heads: 2,
-    codes: 32,
-    codeDim: 8,
-    epochs: 1,
-    batchSize: 16,
-    lr: 1e-3,
-  },
-  beit: {
-    embedDim: 16,
-    depth: 2,
-    heads: 2,
-    earlyLayers: 1,
-    headLayers: 1,
-    epochs: 1,
-    batchSize: 16,
-    lr: 1e-3,
-    warmupEpochs: 0,
-  },
-  probe: { epochs: 2 },
-  finetune: {
-    epochs: 1,
-    batchSize: 16,
-    lr: 1e-3,
-    layerDecay: 0.65,
-    cropPadding: 4,
-    flip: true,
-  },
-  rows: "all",
-};
 
 Deno.test("runPipeline() runs every stage on a few dozen images, writes a report, and resumes", async () => {
   const out = await Deno.makeTempDir();

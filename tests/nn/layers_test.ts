@@ -6,10 +6,10 @@ import * as T from "../../mod.ts";
 import {
   attention,
   block,
-  dropout,
+  dropoutLayer,
   dropPath,
-  layerNorm,
-  linear,
+  layerNormLayer,
+  linearLayer,
   mlp,
   patchEmbed,
   patchify,
@@ -105,9 +105,9 @@ Deno.test("patchify() cuts images into row-major patches in channel, row, column
   );
 });
 
-Deno.test("dropout() and dropPath() act only in training, per key, keeping the expectation", () => {
+Deno.test("dropoutLayer() and dropPath() act only in training, per key, keeping the expectation", () => {
   const x = T.ones([2000, 4]);
-  const d = dropout({ rate: 0.5 });
+  const d = dropoutLayer({ rate: 0.5 });
   assert.equal(d.apply({}, x), x);
   assert.throws(() => d.apply({}, x, { train: true }), /without a PRNG key/);
   const y = Array.from(T.toArraySync(d.apply({}, x, { train: true, key: T.key(1) })));
@@ -121,11 +121,11 @@ Deno.test("dropout() and dropPath() act only in training, per key, keeping the e
   }
 });
 
-Deno.test("linear(), layerNorm() and mlp() have PyTorch's names and shapes", () => {
-  const fc = linear({ inFeatures: 3, outFeatures: 2, bias: false });
+Deno.test("linearLayer(), layerNormLayer() and mlp() have PyTorch's names and shapes", () => {
+  const fc = linearLayer({ inFeatures: 3, outFeatures: 2, bias: false });
   assert.deepEqual(keys(fc.init(T.key(0))), ["weight"]);
   assert.throws(() => fc.apply(fc.init(T.key(0)), T.zeros([4, 5])), /expected 3 input features/);
-  assert.deepEqual(keys(layerNorm({ dim: 3 }).init(T.key(0))), ["weight", "bias"]);
+  assert.deepEqual(keys(layerNormLayer({ dim: 3 }).init(T.key(0))), ["weight", "bias"]);
   const m = mlp({ dim: 4, hidden: 8 });
   const p = m.init(T.key(0));
   assert.deepEqual(keys(p), ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"]);

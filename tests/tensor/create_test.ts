@@ -13,7 +13,7 @@ Deno.test("tensor() infers shape and dtype from numbers, booleans, nested and ty
   assert.deepEqual(T.tensor([[true], [false]]).shape, [2, 1]);
   assert.equal(T.tensor(new Float64Array(4)).dtype, "float64");
   assert.equal(T.tensor(new Int32Array(4)).dtype, "int32");
-  assert.equal(T.tensor(new Uint8Array(4)).dtype, "bool");
+  assert.equal(T.tensor(new Uint8Array(4), { dtype: "bool" }).dtype, "bool");
   assert.deepEqual(T.tensor([]).shape, [0]);
   assert.deepEqual(T.tensor([[], []]).shape, [2, 0]);
 });
@@ -26,6 +26,35 @@ Deno.test("tensor() converts with an explicit dtype and reshapes with an explici
   const u = T.tensor(new Uint16Array([1, 2]), { dtype: "float32" });
   assert.deepEqual(values(u), [1, 2]);
   assert.deepEqual(values(T.tensor(7, { shape: [2] })), [7, 7]);
+});
+
+Deno.test("tensor() keeps the values of integer typed arrays: uint8 bytes become int32", () => {
+  const bytes = T.tensor(new Uint8Array([0, 128, 255]));
+  assert.equal(bytes.dtype, "int32");
+  assert.deepEqual(values(bytes), [0, 128, 255]);
+  for (const data of [new Uint8ClampedArray([0, 255]), new Int8Array([-128, 127])]) {
+    assert.equal(T.tensor(data).dtype, "int32");
+    assert.deepEqual(values(T.tensor(data)), Array.from(data));
+  }
+  assert.deepEqual(values(T.tensor(new Int16Array([-32768, 32767]))), [-32768, 32767]);
+  assert.deepEqual(values(T.tensor(new Uint16Array([65535]))), [65535]);
+  // A Uint32Array may not fit in int32: it needs an explicit dtype.
+  assert.throws(() => T.tensor(new Uint32Array([4294967295])), /pass \{ dtype \}/);
+  assert.deepEqual(
+    values(T.tensor(new Uint32Array([4294967295]), { dtype: "float64" })),
+    [4294967295],
+  );
+  // As a mask, any non-zero byte is true, and the storage holds 0/1.
+  const mask = T.tensor(new Uint8Array([0, 2, 255, 1]), { dtype: "bool" });
+  assert.deepEqual(values(mask), [0, 1, 1, 1]);
+  assert.deepEqual(values(T.sum(mask)), [3]);
+  assert.deepEqual(values(T.tensor([NaN, 0, 2, -0], { dtype: "bool" })), [1, 0, 1, 0]);
+  assert.deepEqual(values(T.tensor(NaN, { dtype: "bool" })), [1]);
+  assert.deepEqual(values(T.tensor(new Float32Array([0, -0.5, NaN]), { dtype: "bool" })), [
+    0,
+    1,
+    1,
+  ]);
 });
 
 Deno.test("tensor() copies its input, so later changes to the array do not leak in", () => {

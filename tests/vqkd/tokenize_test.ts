@@ -61,7 +61,7 @@ Deno.test("tokenize --out writes a token map per image", async () => {
 Deno.test("tokenize explains bad flags, unreadable images and checkpoints that do not fit", async () => {
   const missing = await capture(["--config", `${dir}vqkd_config.json`, `${dir}img0.png`]);
   assert.equal(missing.code, 2);
-  assert.match(missing.err, /Missing --checkpoint/);
+  assert.match(missing.err, /Missing --run or --checkpoint/);
   assert.match(missing.err, /Usage: deno task tokenize/);
   const unknown = await capture(["--frobnicate"]);
   assert.equal(unknown.code, 2);
