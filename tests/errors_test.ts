@@ -30,8 +30,8 @@ const CASES: [string, () => unknown, RegExp][] = [
   ],
   [
     "tensor: unknown typed array without dtype",
-    () => T.tensor(new Uint16Array(2)),
-    /Cannot create tensor from a Uint16Array: pass \{ dtype \}/,
+    () => T.tensor(new Uint32Array(2)),
+    /Cannot create tensor from a Uint32Array: pass \{ dtype \}/,
   ],
   [
     "tensor: unknown dtype",
