@@ -7,6 +7,7 @@
 // (round half to even); the geometry is accepted only if w < W and h < H (a block never
 // spans the whole grid); top ~ U{0 … H − h}, left ~ U{0 … W − w}; the rectangle is taken
 // if it masks between 1 and cap new patches. When no try succeeds, block placement stops.
+// docs/course/06_mim.md draws some masks (figures/masks.svg).
 // Legend: H, W grid · N = H·W patches
 
 import {

@@ -9,7 +9,7 @@
 //   loss = CE(main) + CE(bottleneck), both on the masked positions
 //
 // The only way information from blocks l+1 … L reaches the bottleneck branch is the CLS
-// token: that is what forces it to summarise the image.
+// token: that is what forces it to summarise the image (docs/course/06_mim.md).
 // Legend: B batch · N patches · T = N + 1 · D width · V vocabulary (codebook) · M masked
 
 import {

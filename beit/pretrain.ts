@@ -65,7 +65,10 @@ export interface PretrainOptions {
   b2?: number;
   /** Gradient-norm clipping (default 3.0; 0: none). */
   clipNorm?: number;
-  /** Blockwise masking on the patch grid (default: 40 % of the patches, min block area 4). */
+  /**
+   * Blockwise masking on the patch grid (default: 40 % of the patches, rounded, with min block
+   * area 4; on the official 14×14 grid its 75 patches with min block area 16).
+   */
   masking?: Partial<MaskingOptions>;
   /** Train the CLS-bottleneck branch too (default true; false is the ablation). */
   clsBottleneck?: boolean;
@@ -159,7 +162,7 @@ export async function pretrainBeit(options: PretrainOptions): Promise<Pretrained
   const grid = cfg.imgSize / cfg.patchSize;
   const masking: MaskingOptions = {
     grid: [grid, grid],
-    numMasked: Math.round(0.4 * grid * grid),
+    numMasked: grid === 14 ? 75 : Math.round(0.4 * grid * grid),
     minBlock: grid >= 14 ? 16 : 4,
     ...options.masking,
   };

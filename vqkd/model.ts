@@ -1,4 +1,5 @@
-// The VQ-KD visual tokenizer (BEiT v2 §2, official `modeling_vqkd.VQKD`):
+// The VQ-KD visual tokenizer (the BEiT v2 paper, section 2; official `modeling_vqkd.VQKD`;
+// explained step by step in docs/course/05_vqkd.md):
 //
 //   images [0, 1] → 2x − 1 → encoder ViT → fc_norm(patch tokens) [B, N, D]
 //     → encode_task_layer (Linear, tanh, Linear) [B, N, C] → quantizer (ids, ẑ)

@@ -9,7 +9,7 @@ architectures, in plain torch:
     in float32 and once in float16 under `teacher_model.` (as the tokenizer files carry it).
   - DINO's ViT (`vision_transformer.py`): patch_embed.proj with bias, cls_token, pos_embed,
     blocks with a full qkv bias and exact GELU, final norm with eps 1e-6. Saved as a .pth.
-Features follow spec §2.7: CLIP = ln_post(patch tokens) @ proj on CLIP-normalised inputs;
+Features follow the official teacher wrappers: CLIP = ln_post(patch tokens) @ proj on CLIP-normalised inputs;
 DINO = norm(patch tokens) on ImageNet-normalised inputs. Inputs: 2 RGB 28×28 images in [0, 1].
 
     /usr/bin/python3 tools/golden/teachers.py tests/fixtures/teachers
