@@ -26,7 +26,7 @@ import type { HostDataset } from "../data/loader.ts";
 import { encodeImagePng } from "../data/image_folder.ts";
 import { horizontalFlip, normalize, randomCropWithPadding } from "../data/transforms.ts";
 import { evaluateClassifier, trainClassifier } from "../nn/classifier.ts";
-import { loadCheckpoint, saveCheckpoint } from "../nn/io/checkpoint.ts";
+import { loadCheckpointOrNull, saveCheckpoint } from "../nn/io/checkpoint.ts";
 import { writeRunConfigs } from "./saved_run.ts";
 import { adamw } from "../nn/optim/alias.ts";
 import { warmupCosine } from "../nn/optim/schedule.ts";
@@ -515,6 +515,105 @@ type Tokenizer = { params: VqkdParams; state: VqkdState };
  * @returns the results rows
  */
 export async function runPipeline(options: PipelineOptions): Promise<ResultRow[]> {
+  // The ablations thread works inside its main thread's run, under the main thread's lock.
+  if ((options.part ?? "all") === "ablations") return await runStages(options);
+  await Deno.mkdir(options.out, { recursive: true });
+  const release = await lockFolder(options.out);
+  try {
+    return await runStages(options);
+  } finally {
+    await release();
+  }
+}
+
+/**
+ * Takes `out/.lock` for this process (an operating-system lock on the file, which the
+ * system releases when the process ends, however it ends), so that a second run on the
+ * same folder is refused instead of writing over the first one's files.
+ *
+ * @returns a function that releases the lock
+ */
+async function lockFolder(out: string): Promise<() => Promise<void>> {
+  const path = `${out}/.lock`;
+  const file = await Deno.open(path, { read: true, write: true, create: true });
+  if (!(await file.tryLock(true))) {
+    const holder = (await Deno.readTextFile(path).catch(() => "")).trim();
+    file.close();
+    throw new Error(
+      `${out} is in use by another run (${
+        holder ? `process ${holder}, ` : ""
+      }lock file ${path}): ` +
+        `wait for it to finish, or choose another output folder (--out).`,
+    );
+  }
+  await file.truncate(0);
+  await file.write(new TextEncoder().encode(`${Deno.pid}\n`));
+  return async () => {
+    await Deno.remove(path).catch(() => {});
+    await file.unlock();
+    file.close();
+  };
+}
+
+/**
+ * The rows saved in a results file: none when the file is absent; a damaged file (not a list
+ * of named rows) is reported and its rows recomputed.
+ */
+async function readResults(path: string, warn: (text: string) => void): Promise<ResultRow[]> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return [];
+    throw error;
+  }
+  try {
+    const rows = JSON.parse(text);
+    if (
+      Array.isArray(rows) &&
+      rows.every((r) => r !== null && typeof r === "object" && typeof r.name === "string")
+    ) {
+      return rows;
+    }
+  } catch {
+    // damaged: reported below
+  }
+  warn(`${path} is damaged (not a list of result rows): its rows will be recomputed`);
+  return [];
+}
+
+/** The first line of every report this pipeline writes. */
+const REPORT_TITLE = "# Tessella BEiT v2 run";
+
+/**
+ * Where the report goes: report.md, unless the folder holds a report.md that this pipeline
+ * did not write (it is never overwritten; the report goes to report.tessella.md).
+ */
+async function reportPath(out: string): Promise<string> {
+  const path = `${out}/report.md`;
+  const text = await Deno.readTextFile(path).catch(() => null);
+  if (text === null || text.startsWith(REPORT_TITLE)) return path;
+  console.error(`note: ${path} was not written by Tessella; the report goes to report.tessella.md`);
+  return `${out}/report.tessella.md`;
+}
+
+/** Ends a metrics file with a newline if a killed run left its last line torn. */
+async function mendMetrics(path: string): Promise<void> {
+  const file = await Deno.open(path, { read: true }).catch(() => null);
+  if (file === null) return;
+  try {
+    const { size } = await file.stat();
+    if (size === 0) return;
+    const last = new Uint8Array(1);
+    await file.seek(size - 1, Deno.SeekMode.Start);
+    await file.read(last);
+    if (last[0] !== 0x0a) await Deno.writeTextFile(path, "\n", { append: true });
+  } finally {
+    file.close();
+  }
+}
+
+async function runStages(options: PipelineOptions): Promise<ResultRow[]> {
   const { preset, out, seed } = options;
   const started = performance.now();
   const part = options.part ?? "all";
@@ -525,6 +624,7 @@ export async function runPipeline(options: PipelineOptions): Promise<ResultRow[]
   // The worker's progress bars would fight the main thread's for the terminal: it reports
   // its stages as lines instead.
   const silent = quiet || part === "ablations";
+  if (part !== "ablations") await mendMetrics(`${out}/metrics.jsonl`);
   const log = (record: Record<string, unknown>) =>
     Deno.writeTextFileSync(
       `${out}/metrics.jsonl`,
@@ -553,6 +653,13 @@ export async function runPipeline(options: PipelineOptions): Promise<ResultRow[]
   });
   const train = host(trainRaw);
   const test = host(testRaw);
+  // Stage checkpoints record the settings that made them (the evaluation settings aside,
+  // which change no checkpoint): one made by other settings is refused and recomputed.
+  const { probe: _probe, finetune: _finetune, ...trainingKey } = runKey(
+    preset,
+    seed,
+    trainRaw.source,
+  );
   // Images one training epoch at this batch size sees (the loops drop a last partial batch).
   const trainImages = (batchSize: number) =>
     Math.floor(train.labels.length / batchSize) * batchSize;
@@ -584,9 +691,7 @@ export async function runPipeline(options: PipelineOptions): Promise<ResultRow[]
   const suffix = part === "ablations" ? ".ablations" : "";
   const resultsPath = `${out}/results${suffix}.json`;
   const timingsPath = `${out}/timings${suffix}.json`;
-  const results: ResultRow[] = await Deno.readTextFile(resultsPath).then(JSON.parse).catch(
-    () => [],
-  );
+  const results: ResultRow[] = await readResults(resultsPath, say);
   const saveResults = () => {
     results.sort((a, b) => ROW_ORDER.indexOf(a.name) - ROW_ORDER.indexOf(b.name));
     Deno.writeTextFileSync(resultsPath, JSON.stringify(results, null, 2));
@@ -761,7 +866,9 @@ export async function runPipeline(options: PipelineOptions): Promise<ResultRow[]
       row.finetune = tuned.top1;
       // The main model's classifier is kept, for `deno task predict --run`.
       if (name === ROWS.beit) {
-        await saveCheckpoint(`${out}/finetuned.ckpt`, { value: tuned.params, done: true });
+        await saveCheckpoint(`${out}/finetuned.ckpt`, { value: tuned.params, done: true }, {
+          config: trainingKey,
+        });
       }
       row.seconds += (performance.now() - t0) / 1000;
       saveResults();
@@ -950,7 +1057,9 @@ export async function runPipeline(options: PipelineOptions): Promise<ResultRow[]
 
   /** A finished stage's saved result, or null when the stage has not finished. */
   async function finished<T>(path: string): Promise<{ value: T } | null> {
-    const saved = await loadCheckpoint<{ value: T; done: boolean }>(path).catch(() => null);
+    const saved = await loadCheckpointOrNull<{ value: T; done: boolean }>(path, say, {
+      config: trainingKey,
+    });
     return saved?.done ? saved : null;
   }
 
@@ -962,7 +1071,7 @@ export async function runPipeline(options: PipelineOptions): Promise<ResultRow[]
       return saved.value;
     }
     const value = await run();
-    await saveCheckpoint(path, { value, done: true });
+    await saveCheckpoint(path, { value, done: true }, { config: trainingKey });
     // The stage's resume point is not needed once its result is saved.
     await Deno.remove(path.replace(/\.ckpt$/, ".partial.ckpt")).catch(() => {});
     return value;
@@ -1136,13 +1245,22 @@ async function writeReport(r: {
 }): Promise<void> {
   // A resumed stage repeats the steps of its unfinished epoch: the last record of a step wins.
   const byStep = new Map<string, Record<string, unknown>>();
-  for (
-    const line of (await Deno.readTextFile(`${r.out}/metrics.jsonl`).catch(() => "")).split("\n")
-  ) {
-    if (!line) continue;
-    const m = JSON.parse(line);
+  const metricLines = (await Deno.readTextFile(`${r.out}/metrics.jsonl`).catch(() => "")).split(
+    "\n",
+  );
+  metricLines.forEach((line, i) => {
+    if (!line) return;
+    let m: Record<string, unknown>;
+    try {
+      m = JSON.parse(line);
+    } catch {
+      // A run killed while writing leaves a torn line: it holds nothing the curves need.
+      console.error(`note: ${r.out}/metrics.jsonl line ${i + 1} is not valid JSON; skipped`);
+      return;
+    }
+    if (m === null || typeof m !== "object") return;
     byStep.set(`${m.stage}/${m.epoch ?? ""}/${m.step}`, m);
-  }
+  });
   const records = [...byStep.values()];
   const seriesOf = (stage: string, field: string) =>
     records.filter((m) => m.stage === stage && typeof m[field] === "number").map((m) =>
@@ -1226,7 +1344,7 @@ async function writeReport(r: {
       ? "–"
       : `${(100 * x).toFixed(1)} ± ${accuracyStandardError(x, r.test.labels.length).toFixed(1)} %`;
   const lines = [
-    `# Tessella BEiT v2 run: preset \`${r.preset.name}\``,
+    `${REPORT_TITLE}: preset \`${r.preset.name}\``,
     "",
     `Seed ${r.seed}, backend ${r.backend}, data: ${r.trainCount} training and ${r.test.labels.length} test images (class-balanced) from ${r.source}.`,
     "",
@@ -1305,7 +1423,7 @@ async function writeReport(r: {
     "![top codes](top_codes.png)",
     "",
   ];
-  await Deno.writeTextFile(`${r.out}/report.md`, lines.join("\n"));
+  await Deno.writeTextFile(await reportPath(r.out), lines.join("\n"));
 }
 
 export type { Key };

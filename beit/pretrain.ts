@@ -22,7 +22,7 @@ import {
 import { valueAndGrad } from "../autograd/mod.ts";
 import { dataLoader, type HostDataset } from "../data/loader.ts";
 import { beitTwoViews } from "../data/transforms.ts";
-import { loadCheckpoint, saveCheckpoint } from "../nn/io/checkpoint.ts";
+import { loadCheckpointOrNull, saveCheckpoint } from "../nn/io/checkpoint.ts";
 import { adamw } from "../nn/optim/alias.ts";
 import { warmupCosine } from "../nn/optim/schedule.ts";
 import { applyUpdates, type GradientTransformation } from "../nn/optim/transform.ts";
@@ -198,9 +198,9 @@ export async function pretrainBeit(options: PretrainOptions): Promise<Pretrained
   let opt = optimizer.init(params);
   let startEpoch = 0;
   if (options.checkpoint) {
-    const saved = await loadCheckpoint<
+    const saved = await loadCheckpointOrNull<
       { params: BeitPretrainParams; opt: unknown[]; epoch: number }
-    >(options.checkpoint).catch(() => null);
+    >(options.checkpoint, (text) => console.error(text));
     if (saved) {
       dispose([params, opt]);
       ({ params, opt } = saved);

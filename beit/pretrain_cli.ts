@@ -43,6 +43,11 @@ const INT_FLAGS = [
 
 /** Picks the default backend: WebGPU on a hardware adapter, the CPU otherwise. */
 async function defaultBackend(): Promise<string> {
+  // Mesa's Vulkan loader complains on stderr when XDG_RUNTIME_DIR is unset, which reads as a
+  // failure of the run; give the probe a private, empty runtime folder instead.
+  if (Deno.env.get("XDG_RUNTIME_DIR") === undefined) {
+    Deno.env.set("XDG_RUNTIME_DIR", await Deno.makeTempDir({ prefix: "tessella-xdg-" }));
+  }
   try {
     const adapter = await navigator.gpu?.requestAdapter();
     if (adapter && !adapter.info.isFallbackAdapter) {
@@ -53,6 +58,34 @@ async function defaultBackend(): Promise<string> {
     // no WebGPU: use the CPU
   }
   return "cpu";
+}
+
+/**
+ * What makes a preset unrunnable, checked before any work: every training stage needs at
+ * least one epoch and at least one full batch of training images, and there must be test
+ * images to evaluate on.
+ */
+export function presetProblem(preset: Preset): string | undefined {
+  if (preset.train < 1 || preset.test < 1) {
+    return `--train-size and --test-size must be at least 1 (got ${preset.train} and ${preset.test}).`;
+  }
+  const stages = [
+    ["teacher", preset.teacher],
+    ["vqkd", preset.vqkd],
+    ["beit", preset.beit],
+    ["finetune", preset.finetune],
+  ] as const;
+  for (const [name, stage] of stages) {
+    if (stage.epochs < 1) return `--${name}-epochs must be at least 1 (got ${stage.epochs}).`;
+    if (stage.batchSize > preset.train) {
+      return `the ${name} stage's batch of ${stage.batchSize} images is larger than the ` +
+        `${preset.train} training images: raise --train-size or lower the batch size.`;
+    }
+  }
+  if (preset.probe.epochs < 1) {
+    return `--probe-epochs must be at least 1 (got ${preset.probe.epochs}).`;
+  }
+  return undefined;
 }
 
 /** Runs the CLI; returns the exit code. */
@@ -89,12 +122,18 @@ export async function main(args: string[]): Promise<number> {
     );
     return 2;
   }
+  for (const flag of ["data", "out", "backend", "finetune-lr", ...INT_FLAGS]) {
+    if (typeof values[flag] === "string" && (values[flag] as string).trim() === "") {
+      console.error(`--${flag} needs a value (got an empty string).\n\n${USAGE}`);
+      return 2;
+    }
+  }
   const ints: Record<string, number> = {};
   for (const flag of INT_FLAGS) {
     const raw = values[flag];
     if (raw === undefined) continue;
     const n = Number(raw);
-    if (!Number.isInteger(n) || n < 0) {
+    if (!/^\d+$/.test(String(raw)) || !Number.isSafeInteger(n)) {
       console.error(`--${flag} must be a non-negative integer (got "${raw}").\n\n${USAGE}`);
       return 2;
     }
@@ -129,6 +168,11 @@ export async function main(args: string[]): Promise<number> {
   if (finetuneLr !== undefined) preset.finetune.lr = finetuneLr;
   if (ints["train-size"] !== undefined) preset.train = ints["train-size"];
   if (ints["test-size"] !== undefined) preset.test = ints["test-size"];
+  const problem = presetProblem(preset);
+  if (problem) {
+    console.error(`${problem}\n\n${USAGE}`);
+    return 2;
+  }
   const backend = (values.backend as string | undefined) ?? await defaultBackend();
   const out = (values.out as string | undefined) ?? `runs/${preset.name}`;
   // Two pipeline threads on the CPU backend each split their kernels over half the cores

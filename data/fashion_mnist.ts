@@ -77,8 +77,8 @@ async function readMaybe(location: string | URL, name: string): Promise<Uint8Arr
   return null;
 }
 
-async function decode(bytes: Uint8Array): Promise<Uint8Array> {
-  return isGzip(bytes) ? await gunzip(bytes) : bytes;
+async function decode(bytes: Uint8Array, path: string): Promise<Uint8Array> {
+  return isGzip(bytes) ? await gunzip(bytes, path) : bytes;
 }
 
 /** Reads and checks one split from a folder; null when its files are absent. */
@@ -92,8 +92,10 @@ async function readSplit(
   const labelsBytes = await readMaybe(location, labelsName);
   if (imagesBytes === null || labelsBytes === null) return null;
   const where = String(location);
-  const images = parseIdx(await decode(imagesBytes), `${where}/${imagesName}`);
-  const labels = parseIdx(await decode(labelsBytes), `${where}/${labelsName}`);
+  const imagesPath = `${where}/${imagesName}`;
+  const labelsPath = `${where}/${labelsName}`;
+  const images = parseIdx(await decode(imagesBytes, imagesPath), imagesPath);
+  const labels = parseIdx(await decode(labelsBytes, labelsPath), labelsPath);
   if (images.dims.length !== 3 || images.dims[1] !== 28 || images.dims[2] !== 28) {
     throw new IdxError(
       `${where}/${imagesName}`,

@@ -3,6 +3,9 @@
 // dimension, then the raw values. Only unsigned bytes (type 0x08) are used here.
 // Files usually come gzip'd; Deno's DecompressionStream reads them.
 
+import { inflateBounded } from "../nn/io/zip.ts";
+import { ioLimits } from "../nn/io/limits.ts";
+
 /** An IDX array of unsigned bytes. */
 export interface IdxArray {
   /** Sizes per axis. */
@@ -76,9 +79,21 @@ async function pipe(
   return new Uint8Array(await new Response(out).arrayBuffer());
 }
 
-/** Inflates gzip data. */
-export function gunzip(bytes: Uint8Array): Promise<Uint8Array> {
-  return pipe(bytes, new DecompressionStream("gzip"));
+/**
+ * Inflates gzip data, stopping at the byte limit of `setIoLimits` (a decompression bomb
+ * is never allocated).
+ *
+ * @param bytes the gzip stream
+ * @param path for error messages
+ * @returns the inflated bytes
+ */
+export function gunzip(bytes: Uint8Array, path = "<memory>"): Promise<Uint8Array> {
+  return inflateBounded(
+    bytes,
+    "gzip",
+    ioLimits().maxBytes,
+    (reason) => new IdxError(path, `the gzip stream ${reason}`),
+  );
 }
 
 /** Compresses data with gzip. */

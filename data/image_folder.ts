@@ -5,6 +5,7 @@ import { decode as decodePng, encode as encodePng } from "fast-png";
 import jpeg from "jpeg-js";
 import { type Tensor, tensor } from "../tensor/mod.ts";
 import { centerCrop, type ImageBatch, resize } from "./transforms.ts";
+import { ioLimits } from "../nn/io/limits.ts";
 
 /** A decoded image: float32 [C, H, W] in [0, 1]. */
 export interface Image {
@@ -63,34 +64,101 @@ function toPlanar(
  * @returns the image
  */
 export function decodeImage(bytes: Uint8Array, path: string, channels: 1 | 3 = 3): Image {
+  const isPng = bytes[0] === 0x89 && bytes[1] === 0x50 && bytes[2] === 0x4e && bytes[3] === 0x47;
+  const isJpeg = bytes[0] === 0xff && bytes[1] === 0xd8;
+  if (!isPng && !isJpeg) {
+    throw new ImageDecodeError(path, "not a PNG or JPEG file (unknown signature)");
+  }
+  const maxPixels = ioLimits().maxImagePixels;
   try {
-    if (bytes[0] === 0x89 && bytes[1] === 0x50 && bytes[2] === 0x4e && bytes[3] === 0x47) {
+    if (isPng) {
+      checkSize(pngSize(bytes, path), maxPixels, path);
       const png = decodePng(bytes);
-      let data: ArrayLike<number> = png.data;
+      let data: ArrayLike<number> = png.depth < 8
+        ? unpackSamples(png.data as Uint8Array, png.width, png.height, png.channels, png.depth)
+        : png.data;
       let inChannels = png.channels;
       if (png.palette) {
+        const palette = png.palette;
         const expanded = new Uint8Array(png.width * png.height * 3);
         for (let i = 0; i < png.width * png.height; i++) {
-          expanded.set(png.palette[png.data[i]].slice(0, 3), 3 * i);
+          const entry = palette[data[i]];
+          if (entry === undefined) {
+            throw new ImageDecodeError(
+              path,
+              `pixel ${i} uses palette index ${data[i]} of a ${palette.length}-colour palette`,
+            );
+          }
+          expanded.set(entry.slice(0, 3), 3 * i);
         }
         data = expanded;
         inChannels = 3;
       }
-      const max = png.depth === 16
-        ? 65535
-        : png.depth === 8 || png.palette
-        ? 255
-        : 2 ** png.depth - 1;
+      const max = png.palette ? 255 : 2 ** png.depth - 1;
       return toPlanar(data, inChannels, png.height, png.width, max, channels);
     }
-    if (bytes[0] === 0xff && bytes[1] === 0xd8) {
-      const img = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: true });
-      return toPlanar(img.data, 4, img.height, img.width, 255, channels);
-    }
+    const img = jpeg.decode(bytes, {
+      useTArray: true,
+      formatAsRGBA: true,
+      maxResolutionInMP: maxPixels / 1e6,
+    });
+    checkSize({ width: img.width, height: img.height }, maxPixels, path);
+    return toPlanar(img.data, 4, img.height, img.width, 255, channels);
   } catch (error) {
+    if (error instanceof ImageDecodeError) throw error;
     throw new ImageDecodeError(path, (error as Error).message);
   }
-  throw new ImageDecodeError(path, "not a PNG or JPEG file (unknown signature)");
+}
+
+/** Width and height from a PNG's IHDR chunk, read before anything is decoded. */
+function pngSize(bytes: Uint8Array, path: string): { width: number; height: number } {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (bytes.byteLength < 24 || view.getUint32(12, false) !== 0x49484452) {
+    throw new ImageDecodeError(path, "PNG without an IHDR chunk first (truncated or damaged)");
+  }
+  return { width: view.getUint32(16, false), height: view.getUint32(20, false) };
+}
+
+function checkSize(size: { width: number; height: number }, maxPixels: number, path: string) {
+  const { width, height } = size;
+  if (width === 0 || height === 0) {
+    throw new ImageDecodeError(path, `the image is ${width}×${height}: it has no pixels`);
+  }
+  if (width * height > maxPixels) {
+    throw new ImageDecodeError(
+      path,
+      `the image is ${width}×${height} = ${
+        (width * height).toLocaleString("en-US")
+      } pixels, over the limit of ${
+        maxPixels.toLocaleString("en-US")
+      } (a decompression bomb, or raise setIoLimits({ maxImagePixels }))`,
+    );
+  }
+}
+
+/**
+ * Samples of a PNG with 1, 2 or 4 bits per sample: each row starts on a byte boundary,
+ * samples are packed from the most significant bit.
+ */
+function unpackSamples(
+  packed: Uint8Array,
+  width: number,
+  height: number,
+  channels: number,
+  depth: number,
+): Uint8Array {
+  const perRow = width * channels;
+  const rowBytes = Math.ceil((perRow * depth) / 8);
+  const mask = (1 << depth) - 1;
+  const out = new Uint8Array(perRow * height);
+  for (let y = 0; y < height; y++) {
+    for (let k = 0; k < perRow; k++) {
+      const bit = k * depth;
+      const byte = packed[y * rowBytes + (bit >> 3)];
+      out[y * perRow + k] = (byte >> (8 - depth - (bit & 7))) & mask;
+    }
+  }
+  return out;
 }
 
 /** Encodes planar float pixels in [0, 1] as an 8-bit PNG. */
@@ -155,7 +223,19 @@ export async function loadImageFolder(
   } catch (error) {
     throw new Error(`Cannot read image folder ${root}: ${(error as Error).message}`);
   }
-  const classes = entries.filter((e) => e.isDirectory).map((e) => e.name).sort();
+  // Symbolic links are followed: a linked class folder or image counts as the real one.
+  const kind = (dir: string, e: Deno.DirEntry): "dir" | "file" | "other" => {
+    if (e.isDirectory) return "dir";
+    if (e.isFile) return "file";
+    if (!e.isSymlink) return "other";
+    try {
+      const info = Deno.statSync(`${dir}/${e.name}`);
+      return info.isDirectory ? "dir" : info.isFile ? "file" : "other";
+    } catch {
+      return "other"; // a dangling link
+    }
+  };
+  const classes = entries.filter((e) => kind(root, e) === "dir").map((e) => e.name).sort();
   if (classes.length === 0) {
     throw new Error(
       `Cannot read image folder ${root}: it has no class sub-folders (expected ROOT/<class>/<image>)`,
@@ -167,7 +247,7 @@ export async function loadImageFolder(
   for (const [label, name] of classes.entries()) {
     const dir = `${root}/${name}`;
     const names = [...Deno.readDirSync(dir)].filter((e) =>
-      e.isFile && /\.(png|jpe?g)$/i.test(e.name)
+      kind(dir, e) === "file" && /\.(png|jpe?g)$/i.test(e.name)
     ).map((e) => e.name).sort();
     for (const file of names) {
       const path = `${dir}/${file}`;

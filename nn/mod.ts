@@ -84,7 +84,16 @@ export {
   pthTensor,
   type PthValue,
 } from "./io/pth_write.ts";
-export { loadCheckpoint, saveCheckpoint } from "./io/checkpoint.ts";
+export {
+  CheckpointError,
+  configHash,
+  loadCheckpoint,
+  loadCheckpointOrNull,
+  saveCheckpoint,
+} from "./io/checkpoint.ts";
+export { formatBytes, type IoLimits, ioLimits, setIoLimits } from "./io/limits.ts";
+export { PickleError } from "./io/pickle.ts";
+export { ZipError } from "./io/zip.ts";
 export {
   type AdamState,
   addDecayedWeights,

@@ -39,15 +39,25 @@ export function isFloatDType(dtype: DType): boolean {
 
 /** Allocates a zero-filled host array for `size` elements of `dtype`. */
 export function allocArray(dtype: DType, size: number): TypedArray {
-  switch (dtype) {
-    case "float32":
-      return new Float32Array(size);
-    case "float64":
-      return new Float64Array(size);
-    case "int32":
-      return new Int32Array(size);
-    case "bool":
-      return new Uint8Array(size);
+  try {
+    switch (dtype) {
+      case "float32":
+        return new Float32Array(size);
+      case "float64":
+        return new Float64Array(size);
+      case "int32":
+        return new Int32Array(size);
+      case "bool":
+        return new Uint8Array(size);
+    }
+  } catch (error) {
+    if (!(error instanceof RangeError)) throw error;
+    const bytes = size * (dtype === "float64" ? 8 : dtype === "bool" ? 1 : 4);
+    throw new RangeError(
+      `Cannot allocate ${size.toLocaleString("en-US")} ${dtype} elements (${
+        (bytes / 2 ** 30).toFixed(1)
+      } GiB): more than this process can hold (${error.message})`,
+    );
   }
 }
 

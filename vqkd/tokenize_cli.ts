@@ -82,6 +82,22 @@ export async function main(args: string[]): Promise<number> {
     );
     return 2;
   }
+  // One token map per image: two images with the same file name would write one file.
+  const outputName = (path: string) => path.split("/").pop()!.replace(/\.[^.]+$/, "");
+  if (values.out) {
+    const seen = new Map<string, string>();
+    for (const path of positionals) {
+      const name = outputName(path);
+      if (seen.has(name)) {
+        console.error(
+          `${seen.get(name)} and ${path} would both write ${values.out}/${name}.tokens.png: ` +
+            `tokenize them into separate --out folders`,
+        );
+        return 2;
+      }
+      seen.set(name, path);
+    }
+  }
   try {
     let loaded;
     if (runDir !== undefined) {
@@ -112,9 +128,8 @@ export async function main(args: string[]): Promise<number> {
       rows.push(tokens);
       if (values.out) {
         await Deno.mkdir(values.out, { recursive: true });
-        const name = path.split("/").pop()!.replace(/\.[^.]+$/, "");
         await Deno.writeFile(
-          `${values.out}/${name}.tokens.png`,
+          `${values.out}/${outputName(path)}.tokens.png`,
           encodeImagePng(tokenMap(tokens, size / (model.config.encoder.patch_size as number))),
         );
       }

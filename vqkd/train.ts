@@ -31,7 +31,7 @@ import {
   resizedCrop,
   sampleResizedCropBoxes,
 } from "../data/transforms.ts";
-import { loadCheckpoint, saveCheckpoint } from "../nn/io/checkpoint.ts";
+import { loadCheckpointOrNull, saveCheckpoint } from "../nn/io/checkpoint.ts";
 import { adamw } from "../nn/optim/alias.ts";
 import { warmupCosine } from "../nn/optim/schedule.ts";
 import { applyUpdates } from "../nn/optim/transform.ts";
@@ -182,9 +182,9 @@ export async function trainVqkd(options: TrainVqkdOptions): Promise<TrainedToken
   let startEpoch = 0;
   let usage: number[] = [];
   if (options.checkpoint) {
-    const saved = await loadCheckpoint<
+    const saved = await loadCheckpointOrNull<
       { params: VqkdParams; state: VqkdState; opt: unknown[]; epoch: number; usage: number[] }
-    >(options.checkpoint).catch(() => null);
+    >(options.checkpoint, (text) => console.error(text));
     if (saved) {
       dispose([params, state, opt]);
       ({ params, state, opt, usage } = saved);

@@ -45,6 +45,7 @@ export interface TensorRef {
 
 /** Why a pickle could not be read. */
 export class PickleError extends Error {
+  /** Makes the error, saying what is wrong. */
   constructor(reason: string) {
     super(reason);
     this.name = "PickleError";
@@ -53,6 +54,27 @@ export class PickleError extends Error {
 
 const MARK = Symbol("mark");
 
+/** A tuple (array) of safe integers, or a PickleError naming what it is. */
+function integers(value: unknown, what: string): number[] {
+  if (!Array.isArray(value) || !value.every((v) => Number.isSafeInteger(v))) {
+    throw new PickleError(
+      `tensor whose ${what} is ${describe(value)}, not a tuple of integers`,
+    );
+  }
+  return [...value];
+}
+
+/** A short description of an unpickled value, for messages. */
+function describe(value: unknown): string {
+  if (value === null) return "None";
+  if (Array.isArray(value)) return `a tuple of ${value.length}`;
+  if (value instanceof Map) return "a dict";
+  if (value instanceof PyObject) return `an object (${value.cls})`;
+  if (value instanceof PyGlobal) return `the global ${value.qualified}`;
+  if (value === MARK) return "a MARK";
+  return typeof value === "string" ? JSON.stringify(value.slice(0, 40)) : String(value);
+}
+
 function call(fn: unknown, args: unknown[]): unknown {
   if (!(fn instanceof PyGlobal)) return new PyObject("<call>", args);
   switch (fn.qualified) {
@@ -60,14 +82,36 @@ function call(fn: unknown, args: unknown[]): unknown {
       return new Map<unknown, unknown>();
     case "torch._utils._rebuild_tensor_v2":
     case "torch._utils._rebuild_tensor": {
-      const [storage, offset, size, stride] = args as [StorageRef, number, number[], number[]];
-      if (storage?.kind !== "storage") throw new PickleError("tensor without a storage");
+      const [storage, offset, size, stride] = args as [StorageRef, unknown, unknown, unknown];
+      if ((storage as StorageRef | undefined)?.kind !== "storage") {
+        throw new PickleError("tensor without a storage");
+      }
+      const sizes = integers(size, "size");
+      const strides = integers(stride, "stride");
+      if (sizes.some((d) => d < 0)) {
+        throw new PickleError(`tensor with a negative size ${JSON.stringify(sizes)}`);
+      }
+      if (strides.length !== sizes.length) {
+        throw new PickleError(
+          `tensor with ${strides.length} strides for ${sizes.length} sizes (${
+            JSON.stringify(sizes)
+          })`,
+        );
+      }
+      if (strides.some((d) => d < 0)) {
+        throw new PickleError(`tensor with a negative stride ${JSON.stringify(strides)}`);
+      }
+      if (!(Number.isSafeInteger(offset) && (offset as number) >= 0)) {
+        throw new PickleError(
+          `tensor with storage offset ${JSON.stringify(offset)} (a non-negative integer is needed)`,
+        );
+      }
       return {
         kind: "tensor",
         storage,
-        offset,
-        size: [...size],
-        stride: [...stride],
+        offset: offset as number,
+        size: sizes,
+        stride: strides,
       } satisfies TensorRef;
     }
     case "torch._utils._rebuild_parameter":
@@ -97,6 +141,16 @@ function setItem(target: unknown, key: unknown, value: unknown): void {
  * @returns the unpickled value
  */
 export function unpickle(bytes: Uint8Array, persistentLoad: (pid: unknown) => unknown): unknown {
+  try {
+    return run(bytes, persistentLoad);
+  } catch (error) {
+    if (error instanceof PickleError) throw error;
+    // A last line of defence: whatever the engine threw, the caller gets a PickleError.
+    throw new PickleError(`malformed pickle (${(error as Error).message})`);
+  }
+}
+
+function run(bytes: Uint8Array, persistentLoad: (pid: unknown) => unknown): unknown {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const decoder = new TextDecoder();
   const stack: unknown[] = [];
@@ -126,7 +180,23 @@ export function unpickle(bytes: Uint8Array, persistentLoad: (pid: unknown) => un
     stack.pop();
     return items;
   };
-  const top = () => stack[stack.length - 1];
+  const pop = (): unknown => {
+    if (stack.length === 0 || stack[stack.length - 1] === MARK) {
+      throw new PickleError(`stack underflow at byte ${at - 1} (malformed pickle)`);
+    }
+    return stack.pop();
+  };
+  const top = (): unknown => {
+    if (stack.length === 0 || stack[stack.length - 1] === MARK) {
+      throw new PickleError(`stack underflow at byte ${at - 1} (malformed pickle)`);
+    }
+    return stack[stack.length - 1];
+  };
+  const list = (op: string): unknown[] => {
+    const target = top();
+    if (!Array.isArray(target)) throw new PickleError(`${op} onto ${describe(target)}, not a list`);
+    return target;
+  };
 
   while (true) {
     const position = at;
@@ -139,7 +209,7 @@ export function unpickle(bytes: Uint8Array, persistentLoad: (pid: unknown) => un
         take(8);
         break;
       case 0x2e: // STOP
-        return stack.pop();
+        return pop();
       case 0x28: // MARK
         stack.push(MARK);
         break;
@@ -208,8 +278,8 @@ export function unpickle(bytes: Uint8Array, persistentLoad: (pid: unknown) => un
         break;
       }
       case 0x93: { // STACK_GLOBAL
-        const name = stack.pop() as string;
-        stack.push(new PyGlobal(stack.pop() as string, name));
+        const name = pop() as string;
+        stack.push(new PyGlobal(pop() as string, name));
         break;
       }
       case 0x71: // BINPUT
@@ -232,32 +302,33 @@ export function unpickle(bytes: Uint8Array, persistentLoad: (pid: unknown) => un
         stack.push(popMark());
         break;
       case 0x85: // TUPLE1
-        stack.push([stack.pop()]);
+        stack.push([pop()]);
         break;
       case 0x86: { // TUPLE2
-        const b = stack.pop();
-        stack.push([stack.pop(), b]);
+        const b = pop();
+        stack.push([pop(), b]);
         break;
       }
       case 0x87: { // TUPLE3
-        const c = stack.pop();
-        const b = stack.pop();
-        stack.push([stack.pop(), b, c]);
+        const c = pop();
+        const b = pop();
+        stack.push([pop(), b, c]);
         break;
       }
       case 0x61: { // APPEND
-        const v = stack.pop();
-        (top() as unknown[]).push(v);
+        const v = pop();
+        list("APPEND").push(v);
         break;
       }
-      case 0x65: { // APPENDS
+      case 0x65: { // APPENDS (a loop: a spread of millions of items would overflow the call stack)
         const items = popMark();
-        (top() as unknown[]).push(...items);
+        const target = list("APPENDS");
+        for (const item of items) target.push(item);
         break;
       }
       case 0x73: { // SETITEM
-        const v = stack.pop();
-        const k = stack.pop();
+        const v = pop();
+        const k = pop();
         setItem(top(), k, v);
         break;
       }
@@ -267,24 +338,27 @@ export function unpickle(bytes: Uint8Array, persistentLoad: (pid: unknown) => un
         break;
       }
       case 0x52: { // REDUCE
-        const args = stack.pop() as unknown[];
-        stack.push(call(stack.pop(), args));
+        const args = pop();
+        if (!Array.isArray(args)) {
+          throw new PickleError(`REDUCE with ${describe(args)} as arguments at byte ${position}`);
+        }
+        stack.push(call(pop(), args));
         break;
       }
       case 0x81: { // NEWOBJ
-        const args = stack.pop() as unknown[];
-        const cls = stack.pop();
+        const args = pop() as unknown[];
+        const cls = pop();
         stack.push(new PyObject(cls instanceof PyGlobal ? cls.qualified : "<class>", args));
         break;
       }
       case 0x62: { // BUILD: set state (OrderedDict's _metadata, an object's __dict__)
-        const state = stack.pop();
+        const state = pop();
         const target = top();
         if (target instanceof PyObject) target.state = state;
         break;
       }
       case 0x51: // BINPERSID
-        stack.push(persistentLoad(stack.pop()));
+        stack.push(persistentLoad(pop()));
         break;
       default:
         throw new PickleError(

@@ -5,6 +5,7 @@
 import { PickleError, PyObject, type StorageRef, type TensorRef, unpickle } from "./pickle.ts";
 import type { RawTensor } from "./safetensors.ts";
 import { listZipEntries, readZipEntry, ZipError } from "./zip.ts";
+import { elementCount, formatBytes, ioLimits } from "./limits.ts";
 
 /** PyTorch storage classes → safetensors dtype codes. */
 const STORAGE_DTYPES: Readonly<Record<string, string>> = {
@@ -42,25 +43,40 @@ export class PthError extends Error {
   }
 }
 
-/** Copies a strided tensor's elements out of its storage into contiguous bytes. */
-function gatherElements(
+/**
+ * The bytes of a tensor view of its storage: a subarray (no copy) when the view is
+ * contiguous, else its elements gathered in row-major order. Sizes, strides and the
+ * offset were checked by the unpickler (non-negative integers); here the view must lie
+ * inside the storage.
+ */
+function viewBytes(
   storage: Uint8Array,
   ref: TensorRef,
   size: number,
   name: string,
   path: string,
 ): Uint8Array {
-  const count = ref.size.reduce((a, b) => a * b, 1);
-  const out = new Uint8Array(count * size);
-  if (count === 0) return out;
+  const count = elementCount(ref.size);
+  if (count === 0) return new Uint8Array(0);
   let last = ref.offset;
   ref.size.forEach((d, i) => (last += (d - 1) * ref.stride[i]));
-  if (ref.offset < 0 || (last + 1) * size > storage.byteLength) {
+  if ((last + 1) * size > storage.byteLength) {
     throw new PthError(
       path,
-      `tensor "${name}" reads past the end of its storage ${ref.storage.key}`,
+      `tensor "${name}" (size ${JSON.stringify(ref.size)}, stride ${
+        JSON.stringify(ref.stride)
+      }, offset ${ref.offset}) reads past the end of its ${storage.byteLength}-byte storage ${ref.storage.key}`,
     );
   }
+  // Contiguous (row-major strides, size-1 axes ignored): share the storage's bytes.
+  let expected = 1;
+  let contiguous = true;
+  for (let d = ref.size.length - 1; d >= 0; d--) {
+    if (ref.size[d] !== 1 && ref.stride[d] !== expected) contiguous = false;
+    expected *= ref.size[d];
+  }
+  if (contiguous) return storage.subarray(ref.offset * size, (ref.offset + count) * size);
+  const out = new Uint8Array(count * size);
   const index = new Array<number>(ref.size.length).fill(0);
   let element = ref.offset;
   for (let i = 0; i < count; i++) {
@@ -95,6 +111,15 @@ function unwrap(root: unknown): Map<unknown, unknown> | undefined {
  * @returns raw tensors by name (contiguous bytes in PyTorch's dtype)
  */
 export async function readPth(bytes: Uint8Array, path: string): Promise<Map<string, RawTensor>> {
+  try {
+    return await readArchive(bytes, path);
+  } catch (error) {
+    if (error instanceof PthError) throw error;
+    throw new PthError(path, (error as Error).message);
+  }
+}
+
+async function readArchive(bytes: Uint8Array, path: string): Promise<Map<string, RawTensor>> {
   let entries;
   try {
     entries = listZipEntries(bytes);
@@ -110,6 +135,13 @@ export async function readPth(bytes: Uint8Array, path: string): Promise<Map<stri
   let root: unknown;
   try {
     root = unpickle(await readZipEntry(bytes, pickleEntry), (pid) => {
+      if (!Array.isArray(pid) || pid.length !== 5) {
+        throw new PickleError(
+          `persistent id ${
+            Array.isArray(pid) ? `of ${pid.length} items` : typeof pid
+          }, not a ('storage', type, key, location, numel) tuple`,
+        );
+      }
       const [kind, type, key, location, numel] = pid as [
         string,
         { name?: string },
@@ -143,15 +175,22 @@ export async function readPth(bytes: Uint8Array, path: string): Promise<Map<stri
       `the pickle holds ${root instanceof PyObject ? root.cls : typeof root}, not a state dict`,
     );
   }
+  const limit = ioLimits().maxBytes;
   for (const ref of pending) {
     if (storages.has(ref.key)) continue;
     const entry = byName.get(`${prefix}data/${ref.key}`);
     if (entry === undefined) {
       throw new PthError(path, `storage ${ref.key} is missing from the archive`);
     }
-    storages.set(ref.key, await readZipEntry(bytes, entry));
+    const data = await readZipEntry(bytes, entry).catch((error) => {
+      throw new PthError(path, (error as Error).message);
+    });
+    storages.set(ref.key, data);
   }
   const out = new Map<string, RawTensor>();
+  // Keys that alias one view of one storage (tied weights) share one record.
+  const views = new Map<string, RawTensor>();
+  let total = 0;
   for (const [key, value] of dict) {
     const ref = value as TensorRef;
     if (ref?.kind !== "tensor") continue; // non-tensor entries (e.g. an epoch number) are skipped
@@ -163,8 +202,29 @@ export async function readPth(bytes: Uint8Array, path: string): Promise<Map<stri
         `tensor "${name}" uses unsupported storage type ${ref.storage.type}`,
       );
     }
-    const data = gatherElements(storages.get(ref.storage.key)!, ref, BYTES[dtype], name, path);
-    out.set(name, { dtype, shape: ref.size, data });
+    const id = `${ref.storage.key}:${ref.offset}:${ref.size}:${ref.stride}`;
+    const shared = views.get(id);
+    if (shared) {
+      out.set(name, shared);
+      continue;
+    }
+    const bytesNeeded = elementCount(ref.size) * BYTES[dtype];
+    total += bytesNeeded;
+    if (total > limit) {
+      throw new PthError(
+        path,
+        `tensor "${name}" (${dtype} ${JSON.stringify(ref.size)}) takes the file's tensors past ${
+          formatBytes(limit)
+        }; raise the limit with setIoLimits({ maxBytes }) if the file is trusted`,
+      );
+    }
+    const record = {
+      dtype,
+      shape: ref.size,
+      data: viewBytes(storages.get(ref.storage.key)!, ref, BYTES[dtype], name, path),
+    };
+    views.set(id, record);
+    out.set(name, record);
   }
   return out;
 }

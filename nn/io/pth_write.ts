@@ -10,6 +10,9 @@
 // "cpu", numel)` that `torch.load` resolves to the archive's `data/<key>` entry.
 
 import type { RawTensor } from "./safetensors.ts";
+import { crc32 } from "./zip.ts";
+
+export { crc32 };
 
 /** A value `encodePth` can write: what a checkpoint holds. */
 export type PthValue =
@@ -208,23 +211,6 @@ class PickleWriter {
     return Uint8Array.from([OP.PROTO, 2, ...this.#bytes, OP.STOP]);
   }
 }
-
-/** CRC-32 (IEEE 802.3, the ZIP checksum). */
-export function crc32(bytes: Uint8Array): number {
-  let table = crcTable;
-  if (table === undefined) {
-    table = crcTable = new Uint32Array(256);
-    for (let n = 0; n < 256; n++) {
-      let c = n;
-      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-      table[n] = c >>> 0;
-    }
-  }
-  let crc = 0xffffffff;
-  for (let i = 0; i < bytes.length; i++) crc = table[(crc ^ bytes[i]) & 255] ^ (crc >>> 8);
-  return (crc ^ 0xffffffff) >>> 0;
-}
-let crcTable: Uint32Array | undefined;
 
 /**
  * A ZIP archive of stored (uncompressed) entries, each entry's data starting at a multiple

@@ -31,6 +31,9 @@ export const SAFETENSORS_DTYPE_BYTES: Readonly<Record<string, number>> = {
   BOOL: 1,
 };
 
+/** The largest header the safetensors library accepts (100 MB). */
+const MAX_HEADER_BYTES = 100_000_000;
+
 /** Why a file is not valid safetensors. */
 export class SafetensorsError extends Error {
   /** Makes the error for the file at `path`, saying what is wrong. */
@@ -60,6 +63,12 @@ export function parseSafetensors(
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const headerLength = Number(view.getBigUint64(0, true));
+  if (headerLength > MAX_HEADER_BYTES) {
+    throw new SafetensorsError(
+      path,
+      `header length ${headerLength} is over the format's limit of ${MAX_HEADER_BYTES} bytes (not safetensors, or hostile)`,
+    );
+  }
   if (headerLength > bytes.byteLength - 8) {
     throw new SafetensorsError(
       path,
@@ -125,16 +134,34 @@ export function parseSafetensors(
     }
     entries.push([name, { dtype: String(v.dtype), shape: v.shape as number[], begin, end }]);
   }
+  // As the safetensors library requires: sorted by offset, the entries tile the data
+  // section exactly — no overlap (zero-length entries cannot hide one), no gap, no tail.
   entries.sort((a, b) => a[1].begin - b[1].begin || a[1].end - b[1].end);
-  for (let i = 1; i < entries.length; i++) {
-    const [prev, p] = entries[i - 1];
-    const [name, e] = entries[i];
-    if (e.begin < p.end && e.end > e.begin) {
+  let covered = 0;
+  let previous = "the start of the data section";
+  for (const [name, e] of entries) {
+    if (e.begin < covered) {
       throw new SafetensorsError(
         path,
-        `tensors "${prev}" and "${name}" overlap in the data section`,
+        `tensors ${previous} and "${name}" overlap in the data section (bytes ${e.begin}–${covered})`,
       );
     }
+    if (e.begin > covered) {
+      throw new SafetensorsError(
+        path,
+        `the data section has ${
+          e.begin - covered
+        } unclaimed bytes before tensor "${name}" (damaged or hand-edited header)`,
+      );
+    }
+    covered = e.end;
+    if (e.end > e.begin) previous = `"${name}"`;
+  }
+  if (covered !== dataLength) {
+    throw new SafetensorsError(
+      path,
+      `the header accounts for ${covered} bytes of a ${dataLength}-byte data section (damaged, or trailing bytes)`,
+    );
   }
   const tensors = new Map<string, RawTensor>();
   for (const [name, e] of entries) {

@@ -1,9 +1,13 @@
 // A minimal ZIP reader: enough for the archives `torch.save` writes (stored entries,
 // optionally zip64), plus deflated entries through the runtime's DecompressionStream.
+// Every member's CRC-32 is checked, and inflation stops at the member's declared size
+// (and at the byte limit of limits.ts): a damaged or lying archive gives a ZipError.
 //
 // Layout read: the End Of Central Directory record at the end of the file points at the
 // central directory; each of its entries gives a name, sizes, a compression method and
 // the offset of a local header, after which the entry's bytes begin.
+
+import { formatBytes, ioLimits } from "./limits.ts";
 
 /** One archive member. */
 export interface ZipEntry {
@@ -12,10 +16,13 @@ export interface ZipEntry {
   compressedSize: number;
   size: number;
   localHeaderOffset: number;
+  /** The CRC-32 of the uncompressed bytes, from the central directory. */
+  crc: number;
 }
 
 /** Why a file is not a readable ZIP archive. */
 export class ZipError extends Error {
+  /** Makes the error, saying what is wrong. */
   constructor(reason: string) {
     super(reason);
     this.name = "ZipError";
@@ -56,6 +63,7 @@ export function listZipEntries(bytes: Uint8Array): ZipEntry[] {
       throw new ZipError(`damaged central directory at byte ${at}`);
     }
     const method = view.getUint16(at + 10, true);
+    const crc = view.getUint32(at + 16, true);
     let compressedSize = view.getUint32(at + 20, true);
     let size = view.getUint32(at + 24, true);
     const nameLength = view.getUint16(at + 28, true);
@@ -82,13 +90,16 @@ export function listZipEntries(bytes: Uint8Array): ZipEntry[] {
       }
       extra += 4 + length;
     }
-    entries.push({ name, method, compressedSize, size, localHeaderOffset });
+    entries.push({ name, method, compressedSize, size, localHeaderOffset, crc });
     at = extraEnd + commentLength;
   }
   return entries;
 }
 
-/** The bytes of one entry (inflating deflated entries). */
+/**
+ * The bytes of one entry (inflating deflated entries), checked against the entry's size
+ * and CRC-32.
+ */
 export async function readZipEntry(bytes: Uint8Array, entry: ZipEntry): Promise<Uint8Array> {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const at = entry.localHeaderOffset;
@@ -100,13 +111,125 @@ export async function readZipEntry(bytes: Uint8Array, entry: ZipEntry): Promise<
   if (end > bytes.byteLength) {
     throw new ZipError(`entry ${entry.name} runs past the end of the file (truncated)`);
   }
-  const raw = bytes.subarray(start, end);
-  if (entry.method === 0) return raw;
-  if (entry.method === 8) {
-    const stream = new Blob([raw.slice()]).stream().pipeThrough(
-      new DecompressionStream("deflate-raw"),
+  const limit = ioLimits().maxBytes;
+  if (entry.size > limit) {
+    throw new ZipError(
+      `entry ${entry.name} declares ${formatBytes(entry.size)}, more than the limit of ${
+        formatBytes(limit)
+      } (setIoLimits({ maxBytes }) raises it)`,
     );
-    return new Uint8Array(await new Response(stream).arrayBuffer());
   }
-  throw new ZipError(`entry ${entry.name} uses unsupported compression method ${entry.method}`);
+  const raw = bytes.subarray(start, end);
+  let data: Uint8Array;
+  if (entry.method === 0) {
+    if (entry.compressedSize !== entry.size) {
+      throw new ZipError(
+        `stored entry ${entry.name} holds ${entry.compressedSize} bytes but declares ${entry.size}`,
+      );
+    }
+    data = raw;
+  } else if (entry.method === 8) {
+    data = await inflateRaw(raw, entry.size, entry.name);
+  } else {
+    throw new ZipError(`entry ${entry.name} uses unsupported compression method ${entry.method}`);
+  }
+  const actual = crc32(data);
+  if (actual !== entry.crc) {
+    throw new ZipError(
+      `entry ${entry.name} is damaged: CRC-32 ${hex(actual)} where the archive records ${
+        hex(entry.crc)
+      }`,
+    );
+  }
+  return data;
 }
+
+function hex(n: number): string {
+  return `0x${n.toString(16).padStart(8, "0")}`;
+}
+
+/**
+ * Inflates a raw deflate stream of exactly `size` bytes, reading chunk by chunk and
+ * stopping as soon as the output would pass `size` (a deflate bomb never gets allocated).
+ */
+export async function inflateRaw(raw: Uint8Array, size: number, name: string): Promise<Uint8Array> {
+  return await inflateBounded(
+    raw,
+    "deflate-raw",
+    size,
+    (reason) => new ZipError(`entry ${name} ${reason}`),
+  );
+}
+
+/**
+ * Inflates `raw` (deflate-raw or gzip) into at most `max` bytes.
+ *
+ * @param raw the compressed bytes
+ * @param format "deflate-raw" or "gzip"
+ * @param max the most bytes the output may have (with "deflate-raw", exactly this many)
+ * @param fail makes the error to throw from a reason
+ * @returns the inflated bytes
+ */
+export async function inflateBounded(
+  raw: Uint8Array,
+  format: "deflate-raw" | "gzip",
+  max: number,
+  fail: (reason: string) => Error,
+): Promise<Uint8Array> {
+  const reader = new Blob([raw.slice()]).stream().pipeThrough(new DecompressionStream(format))
+    .getReader();
+  const chunks: Uint8Array[] = [];
+  let length = 0;
+  let tooLong = false;
+  try {
+    while (true) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      length += value.byteLength;
+      if (length > max) {
+        tooLong = true;
+        await reader.cancel();
+        break;
+      }
+      chunks.push(value);
+    }
+  } catch (error) {
+    throw fail(`is not a valid ${format} stream (${(error as Error).message})`);
+  }
+  if (tooLong) {
+    throw fail(
+      format === "gzip"
+        ? `inflates past ${
+          formatBytes(max)
+        }: a decompression bomb, or a trusted file that needs setIoLimits({ maxBytes })`
+        : `inflates past its declared ${max} bytes (damaged or hostile)`,
+    );
+  }
+  if (format === "deflate-raw" && length !== max) {
+    throw fail(`inflates to ${length} bytes but declares ${max} (damaged)`);
+  }
+  const out = new Uint8Array(length);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.byteLength;
+  }
+  return out;
+}
+
+/** CRC-32 (IEEE 802.3, the ZIP checksum). */
+export function crc32(bytes: Uint8Array): number {
+  let table = crcTable;
+  if (table === undefined) {
+    table = crcTable = new Uint32Array(256);
+    for (let n = 0; n < 256; n++) {
+      let c = n;
+      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+      table[n] = c >>> 0;
+    }
+  }
+  let crc = 0xffffffff;
+  for (let i = 0; i < bytes.length; i++) crc = table[(crc ^ bytes[i]) & 255] ^ (crc >>> 8);
+  return (crc ^ 0xffffffff) >>> 0;
+}
+let crcTable: Uint32Array | undefined;

@@ -3,6 +3,7 @@
 // bad input (corrupt, truncated or lying files) giving clear errors.
 
 import assert from "node:assert/strict";
+import { rezip } from "../_hostile.ts";
 import * as T from "../../mod.ts";
 import {
   fromStateDict,
@@ -196,8 +197,14 @@ Deno.test("loadStateDict() gives clear errors for damaged .pth files and missing
   const at = findBytes(bad, pkl) - 1;
   assert.equal(bad[at], 0x63);
   bad[at] = 0x66; // 'f': not a pickle opcode we support
+  // The archive's CRC-32 catches the damage first…
   await assert.rejects(
-    async () => loadStateDict(await write("opcode.pth", bad)),
+    async () => loadStateDict(await write("crc.pth", bad)),
+    /crc\.pth: entry tiny_state\/data\.pkl is damaged: CRC-32 0x[0-9a-f]{8} where the archive records/,
+  );
+  // …and with the checksum made to match, the pickle reader names the opcode.
+  await assert.rejects(
+    async () => loadStateDict(await write("opcode.pth", rezip(bad, (_name, data) => data))),
     /unsupported pickle opcode 0x66 \('f'\) at byte 2/,
   );
   await Deno.remove(dir, { recursive: true });
