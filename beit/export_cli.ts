@@ -7,6 +7,7 @@
 
 import { parseArgs } from "node:util";
 import { exportOfficial, openRun } from "./saved_run.ts";
+import { isInputError } from "../nn/io/errors.ts";
 
 const USAGE = `Usage: deno task export --run DIR [--to official] [--out DIR]
 
@@ -62,7 +63,7 @@ export async function main(args: string[]): Promise<number> {
     return 0;
   } catch (error) {
     console.error((error as Error).message);
-    return 1;
+    return isInputError(error) ? 2 : 1;
   }
 }
 

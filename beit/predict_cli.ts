@@ -19,6 +19,7 @@ import {
   openRun,
   readRunImages,
 } from "./saved_run.ts";
+import { isInputError } from "../nn/io/errors.ts";
 
 const USAGE = `Usage: deno task predict --run DIR [options] IMAGE|FOLDER...
 
@@ -115,7 +116,7 @@ export async function main(args: string[]): Promise<number> {
     return 0;
   } catch (error) {
     console.error((error as Error).message);
-    return 1;
+    return isInputError(error) ? 2 : 1;
   }
 }
 

@@ -10,6 +10,7 @@
 import { parseArgs } from "node:util";
 import { openBackend } from "../tensor/mod.ts";
 import { type Preset, PRESETS, runPipeline } from "./pipeline.ts";
+import { isInputError } from "../nn/io/errors.ts";
 
 const USAGE = `Usage: deno task pretrain [options]
 
@@ -211,7 +212,7 @@ export async function main(args: string[]): Promise<number> {
     return 0;
   } catch (error) {
     console.error(`\n${(error as Error).message}`);
-    return 1;
+    return isInputError(error) ? 2 : 1;
   }
 }
 

@@ -14,6 +14,7 @@ import { decodeImage, encodeImagePng, resizeAndCenterCrop } from "../data/image_
 import { loadTokenizer } from "./evaluate.ts";
 import { tokenMap } from "./report.ts";
 import { loadRunTokenizer, openRun } from "../beit/saved_run.ts";
+import { isInputError } from "../nn/io/errors.ts";
 
 const USAGE =
   `Usage: deno task tokenize (--run DIR | --checkpoint FILE [--config CONFIG.json]) [--json] [--out DIR] IMAGE...
@@ -139,7 +140,7 @@ export async function main(args: string[]): Promise<number> {
     return 0;
   } catch (error) {
     console.error((error as Error).message);
-    return 1;
+    return isInputError(error) ? 2 : 1;
   }
 }
 

@@ -125,7 +125,13 @@ export async function loadStateDict(
   const backend = options.backend ?? getBackend().name;
   const raws = await readRawStateDict(path);
   const out = new Map<string, Tensor>();
-  for (const [name, raw] of raws) out.set(name, decodeRawTensor(name, raw, backend));
+  // Keys that alias one view (tied weights) share one record, hence one immutable tensor.
+  const decoded = new Map<RawTensor, Tensor>();
+  for (const [name, raw] of raws) {
+    let t = decoded.get(raw);
+    if (t === undefined) decoded.set(raw, t = decodeRawTensor(name, raw, backend));
+    out.set(name, t);
+  }
   return out;
 }
 

@@ -3,7 +3,8 @@
 // cannot work — each refused or repaired with a message, before any work where possible.
 
 import assert from "node:assert/strict";
-import { runPipeline } from "../../beit/pipeline.ts";
+import fc from "fast-check";
+import { PRESETS, runPipeline } from "../../beit/pipeline.ts";
 import { main as pretrain } from "../../beit/pretrain_cli.ts";
 import { main as tokenize } from "../../vqkd/tokenize_cli.ts";
 import { TINY } from "./tiny_preset.ts";
@@ -106,4 +107,27 @@ Deno.test("deno task tokenize refuses two images that would write one token map"
   );
   assert.equal(code, 2);
   assert.match(text, /a\/shirt\.png and b\/shirt\.png would both write maps\/shirt\.tokens\.png/);
+});
+
+Deno.test("fuzz: any malformed flag value is refused with exit code 2, before any work", async () => {
+  const intFlags = ["--seed", "--beit-epochs", "--train-size", "--finetune-batch", "--workers"];
+  await fc.assert(
+    fc.asyncProperty(
+      fc.constantFrom(...intFlags),
+      fc.string({ maxLength: 12 }).filter((s) => !/^\d+$/.test(s)),
+      fc.string({ maxLength: 12 }).filter((s) => !Object.hasOwn(PRESETS, s)),
+      async (flag, value, preset) => {
+        const { value: codes } = await stderrOf(async () => [
+          await pretrain([flag, value]),
+          await pretrain(["--preset", preset]),
+        ]);
+        assert.deepEqual(
+          codes,
+          [2, 2],
+          `${flag} ${JSON.stringify(value)}, --preset ${JSON.stringify(preset)}`,
+        );
+      },
+    ),
+    { numRuns: 200, seed: 22 },
+  );
 });

@@ -199,7 +199,7 @@ Deno.test("deno task predict --features writes the BEiT v2 features as .npy or .
 Deno.test("deno task predict explains what is missing", async () => {
   const empty = await Deno.makeTempDir();
   const noRun = await capture(() => predict(["--run", empty, "x.png"]));
-  assert.equal(noRun.code, 1);
+  assert.equal(noRun.code, 2); // bad input
   assert.match(noRun.err, /Cannot open run .*run\.json/);
   const noFlag = await capture(() => predict(["x.png"]));
   assert.equal(noFlag.code, 2);

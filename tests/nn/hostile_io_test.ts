@@ -154,6 +154,13 @@ Deno.test("pth: thousands of keys aliasing one storage share one record", async 
   assert.equal(raws.size, 2000);
   const first = raws.get("k0")!;
   for (const raw of raws.values()) assert.equal(raw, first);
+  // …and, loaded, one tensor.
+  const dir = await Deno.makeTempDir();
+  await Deno.writeFile(`${dir}/alias.pth`, pthWith(p.done(), { "0": floats(1, 2, 3, 4) }));
+  const sd = await loadStateDict(`${dir}/alias.pth`);
+  assert.equal(sd.get("k0"), sd.get("k1999"));
+  assert.deepEqual(Array.from(T.toArraySync(sd.get("k5")!)), [1, 2, 3, 4]);
+  await Deno.remove(dir, { recursive: true });
 });
 
 Deno.test("pth: a view reading past its storage names the tensor and the storage", async () => {

@@ -73,7 +73,7 @@ Deno.test("tokenize explains bad flags, unreadable images and checkpoints that d
     `${dir}vqkd_config.json`,
     `${dir}nope.png`,
   ]);
-  assert.equal(noImage.code, 1);
+  assert.equal(noImage.code, 2); // bad input
   assert.match(noImage.err, /Cannot read image .*nope\.png/);
   const tmp = await Deno.makeTempFile({ suffix: ".json" });
   const config = JSON.parse(await Deno.readTextFile(`${dir}vqkd_config.json`));
@@ -86,7 +86,7 @@ Deno.test("tokenize explains bad flags, unreadable images and checkpoints that d
     tmp,
     `${dir}img0.png`,
   ]);
-  assert.equal(mismatch.code, 1);
+  assert.equal(mismatch.code, 2); // a checkpoint that does not fit its config is bad input
   assert.match(
     mismatch.err,
     /shape mismatch: quantize\.embedding\.weight expects \[128,8\], found \[96,8\]/,
