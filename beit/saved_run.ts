@@ -18,50 +18,9 @@ import {
 } from "../data/fashion_mnist.ts";
 import { vqkd, type VqkdParams, type VqkdState } from "../vqkd/model.ts";
 import { beitPretrainModel, type BeitPretrainParams } from "./model.ts";
-import { finetuneConfig } from "./finetune.ts";
-import { beitModelConfig, type Preset, vqkdModelConfig } from "./pipeline.ts";
+import { type Preset, type RunConfigs, runConfigs, type RunRecipe } from "./presets.ts";
 
-/** The official configs of a run's models, as written to `DIR/configs/`. */
-export interface RunConfigs {
-  /** The supervised teacher (a ViT classifier). */
-  teacher: Record<string, unknown>;
-  /** The VQ-KD tokenizer (`encoder`, `decoder`, `n_embed`, …). */
-  vqkd: Record<string, unknown>;
-  /** The BEiT v2 pretraining model (with the CLS bottleneck). */
-  beit: Record<string, unknown>;
-  /** The fine-tuned classifier (a ViT with a mean-pooled head). */
-  finetuned: Record<string, unknown>;
-}
-
-/** The recipe run.json records: a preset without its name and rows, plus seed and data. */
-export type RunRecipe = Omit<Preset, "name" | "rows"> & { seed: number; data: string };
-
-/**
- * The official configs of a run's models, from its recipe.
- *
- * @param recipe the content of run.json
- * @returns one config per model, with the official argument names
- */
-export function runConfigs(recipe: Omit<Preset, "name" | "rows">): RunConfigs {
-  const t = recipe.teacher;
-  const asPreset = { ...recipe, name: "", rows: "main" } as Preset;
-  const beit = beitModelConfig(asPreset, recipe.beit.headLayers);
-  return {
-    teacher: {
-      img_size: 28,
-      patch_size: 4,
-      in_chans: 1,
-      num_classes: 10,
-      embed_dim: t.embedDim,
-      depth: t.depth,
-      num_heads: t.heads,
-      qkv_bias: true,
-    },
-    vqkd: vqkdModelConfig(asPreset, t.embedDim),
-    beit,
-    finetuned: finetuneConfig(beitPretrainModel(beit).config, 10, 0.1),
-  };
-}
+export { type RunConfigs, runConfigs, type RunRecipe };
 
 /** Writes `DIR/configs/{teacher,vqkd,beit,finetuned}.json` for a run's recipe. */
 export async function writeRunConfigs(

@@ -87,6 +87,7 @@ export {
 export {
   CheckpointError,
   configHash,
+  decodeCheckpoint,
   loadCheckpoint,
   loadCheckpointOrNull,
   saveCheckpoint,

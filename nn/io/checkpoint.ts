@@ -140,6 +140,23 @@ export async function loadCheckpoint<T = unknown>(
       (error as Error).message,
     );
   }
+  return await decodeCheckpoint<T>(bytes, path, options);
+}
+
+/**
+ * Decodes a checkpoint's bytes (read from a file, or fetched in a browser): the checks and
+ * result of loadCheckpoint.
+ *
+ * @param bytes the checkpoint file's bytes
+ * @param path where they came from, for messages
+ * @param options as loadCheckpoint
+ * @returns the saved tree
+ */
+export async function decodeCheckpoint<T = unknown>(
+  bytes: Uint8Array,
+  path: string,
+  options: { backend?: string; config?: unknown } = {},
+): Promise<T> {
   let parsed;
   try {
     parsed = parseSafetensors(bytes, path);
