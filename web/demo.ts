@@ -126,7 +126,6 @@ interface DemoApi {
 
 declare global {
   // The page's API, for a person at the console and for tools/web/test.ts.
-  // deno-lint-ignore no-var
   var tessella: DemoApi;
 }
 

@@ -18,7 +18,6 @@ import { serveDemo } from "./serve.ts";
 
 /** The page's API (web/demo.ts), as the browser sees it. */
 declare global {
-  // deno-lint-ignore no-var
   var tessella: {
     ready: Promise<string>;
     show(index: number, numMasked: number, seed: number): Promise<DemoResult>;
