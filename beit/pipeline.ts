@@ -40,7 +40,13 @@ import { trainVqkd } from "../vqkd/train.ts";
 import { finetuneBeit } from "./finetune.ts";
 import { beitPretrainModel, type BeitPretrainParams } from "./model.ts";
 import { pretrainBeit } from "./pretrain.ts";
-import { beitModelConfig, type Preset, PRESETS, vqkdModelConfig } from "./presets.ts";
+import {
+  beitModelConfig,
+  type Preset,
+  PRESETS,
+  teacherModelConfig,
+  vqkdModelConfig,
+} from "./presets.ts";
 
 export { beitModelConfig, type Preset, PRESETS, vqkdModelConfig };
 import { extractFeatures, linearProbe, pixelFeatures } from "./probe.ts";
@@ -484,16 +490,7 @@ async function runStages(options: PipelineOptions): Promise<ResultRow[]> {
   async function run(): Promise<ResultRow[]> {
     // The stages, defined first and run below in the order of the pipeline.
     const t = preset.teacher;
-    const teacherVit = visionTransformer({
-      img_size: 28,
-      patch_size: 4,
-      in_chans: 1,
-      num_classes: 10,
-      embed_dim: t.embedDim,
-      depth: t.depth,
-      num_heads: t.heads,
-      qkv_bias: true,
-    });
+    const teacherVit = visionTransformer(teacherModelConfig(preset));
     const v = preset.vqkd;
     const vqkdConfig = (teacherDim: number) => vqkdModelConfig(preset, teacherDim);
     const tokenizerStage = (name: string, source: Teacher, teacherDim: number, salt: number) =>

@@ -205,6 +205,21 @@ PRESETS.paper = {
   rows: "probes",
 };
 
+/** The supervised teacher's config (the official argument names): a ViT classifier of 10 classes. */
+export function teacherModelConfig(preset: Preset): Record<string, unknown> {
+  const t = preset.teacher;
+  return {
+    img_size: 28,
+    patch_size: 4,
+    in_chans: 1,
+    num_classes: 10,
+    embed_dim: t.embedDim,
+    depth: t.depth,
+    num_heads: t.heads,
+    qkv_bias: true,
+  };
+}
+
 /**
  * The VQ-KD tokenizer's config (the official argument names) for a preset: a 28×28
  * grayscale encoder of 4×4 patches, a decoder over the 7×7 grid of codes, reconstructing
@@ -282,21 +297,11 @@ export type RunRecipe = Omit<Preset, "name" | "rows"> & { seed: number; data: st
  * @returns one config per model, with the official argument names
  */
 export function runConfigs(recipe: Omit<Preset, "name" | "rows">): RunConfigs {
-  const t = recipe.teacher;
   const asPreset = { ...recipe, name: "", rows: "main" } as Preset;
   const beit = beitModelConfig(asPreset, recipe.beit.headLayers);
   return {
-    teacher: {
-      img_size: 28,
-      patch_size: 4,
-      in_chans: 1,
-      num_classes: 10,
-      embed_dim: t.embedDim,
-      depth: t.depth,
-      num_heads: t.heads,
-      qkv_bias: true,
-    },
-    vqkd: vqkdModelConfig(asPreset, t.embedDim),
+    teacher: teacherModelConfig(asPreset),
+    vqkd: vqkdModelConfig(asPreset, recipe.teacher.embedDim),
     beit,
     finetuned: finetuneConfig(beitPretrainModel(beit).config, 10, 0.1),
   };

@@ -3,8 +3,8 @@
 // dimension, then the raw values. Only unsigned bytes (type 0x08) are used here.
 // Files usually come gzip'd; Deno's DecompressionStream reads them.
 
-import { inflateBounded } from "../nn/io/zip.ts";
-import { ioLimits } from "../nn/io/limits.ts";
+import { inflateBounded } from "./inflate.ts";
+import { ioLimits } from "./limits.ts";
 
 /** An IDX array of unsigned bytes. */
 export interface IdxArray {

@@ -5,7 +5,7 @@ import { decode as decodePng, encode as encodePng } from "fast-png";
 import jpeg from "jpeg-js";
 import { type Tensor, tensor } from "../tensor/mod.ts";
 import { centerCrop, type ImageBatch, resize } from "./transforms.ts";
-import { ioLimits } from "../nn/io/limits.ts";
+import { ioLimits } from "./limits.ts";
 
 /** A decoded image: float32 [C, H, W] in [0, 1]. */
 export interface Image {

@@ -14,6 +14,8 @@
  */
 
 export { encodeIdx, gunzip, gzip, type IdxArray, IdxError, parseIdx } from "./idx.ts";
+export { formatBytes, type IoLimits, ioLimits, setIoLimits } from "./limits.ts";
+export { inflateBounded } from "./inflate.ts";
 export {
   balancedSubset,
   type DataSource,

@@ -92,7 +92,7 @@ export {
   loadCheckpointOrNull,
   saveCheckpoint,
 } from "./io/checkpoint.ts";
-export { formatBytes, type IoLimits, ioLimits, setIoLimits } from "./io/limits.ts";
+export { formatBytes, type IoLimits, ioLimits, setIoLimits } from "../data/limits.ts";
 export { PickleError } from "./io/pickle.ts";
 export { ZipError } from "./io/zip.ts";
 export {

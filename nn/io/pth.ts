@@ -5,7 +5,7 @@
 import { PickleError, PyObject, type StorageRef, type TensorRef, unpickle } from "./pickle.ts";
 import type { RawTensor } from "./safetensors.ts";
 import { listZipEntries, readZipEntry, ZipError } from "./zip.ts";
-import { elementCount, formatBytes, ioLimits } from "./limits.ts";
+import { elementCount, formatBytes, ioLimits } from "../../data/limits.ts";
 
 /** PyTorch storage classes → safetensors dtype codes. */
 const STORAGE_DTYPES: Readonly<Record<string, string>> = {

@@ -1,13 +1,14 @@
 // A minimal ZIP reader: enough for the archives `torch.save` writes (stored entries,
 // optionally zip64), plus deflated entries through the runtime's DecompressionStream.
 // Every member's CRC-32 is checked, and inflation stops at the member's declared size
-// (and at the byte limit of limits.ts): a damaged or lying archive gives a ZipError.
+// (and at the byte limit of data/limits.ts): a damaged or lying archive gives a ZipError.
 //
 // Layout read: the End Of Central Directory record at the end of the file points at the
 // central directory; each of its entries gives a name, sizes, a compression method and
 // the offset of a local header, after which the entry's bytes begin.
 
-import { formatBytes, ioLimits } from "./limits.ts";
+import { formatBytes, ioLimits } from "../../data/limits.ts";
+import { inflateBounded } from "../../data/inflate.ts";
 
 /** One archive member. */
 export interface ZipEntry {
@@ -159,62 +160,6 @@ export async function inflateRaw(raw: Uint8Array, size: number, name: string): P
     size,
     (reason) => new ZipError(`entry ${name} ${reason}`),
   );
-}
-
-/**
- * Inflates `raw` (deflate-raw or gzip) into at most `max` bytes.
- *
- * @param raw the compressed bytes
- * @param format "deflate-raw" or "gzip"
- * @param max the most bytes the output may have (with "deflate-raw", exactly this many)
- * @param fail makes the error to throw from a reason
- * @returns the inflated bytes
- */
-export async function inflateBounded(
-  raw: Uint8Array,
-  format: "deflate-raw" | "gzip",
-  max: number,
-  fail: (reason: string) => Error,
-): Promise<Uint8Array> {
-  const reader = new Blob([raw.slice()]).stream().pipeThrough(new DecompressionStream(format))
-    .getReader();
-  const chunks: Uint8Array[] = [];
-  let length = 0;
-  let tooLong = false;
-  try {
-    while (true) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      length += value.byteLength;
-      if (length > max) {
-        tooLong = true;
-        await reader.cancel();
-        break;
-      }
-      chunks.push(value);
-    }
-  } catch (error) {
-    throw fail(`is not a valid ${format} stream (${(error as Error).message})`);
-  }
-  if (tooLong) {
-    throw fail(
-      format === "gzip"
-        ? `inflates past ${
-          formatBytes(max)
-        }: a decompression bomb, or a trusted file that needs setIoLimits({ maxBytes })`
-        : `inflates past its declared ${max} bytes (damaged or hostile)`,
-    );
-  }
-  if (format === "deflate-raw" && length !== max) {
-    throw fail(`inflates to ${length} bytes but declares ${max} (damaged)`);
-  }
-  const out = new Uint8Array(length);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.byteLength;
-  }
-  return out;
 }
 
 /** CRC-32 (IEEE 802.3, the ZIP checksum). */
