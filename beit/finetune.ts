@@ -13,6 +13,7 @@ import { adamw, layerwiseLrDecay } from "../nn/optim/alias.ts";
 import { warmupCosine } from "../nn/optim/schedule.ts";
 import { visionTransformer, type ViTParams } from "../nn/vision_transformer.ts";
 import type { BeitPretrainConfig, BeitPretrainParams } from "./model.ts";
+import { FASHION_MNIST_MEAN, FASHION_MNIST_STD } from "../data/fashion_mnist.ts";
 
 /** Options of finetuneBeit. */
 export interface FinetuneOptions {
@@ -118,8 +119,8 @@ export async function finetuneBeit(
   const vit = visionTransformer(finetuneConfig(options.config, k, options.dropPathRate ?? 0.1));
   const fresh = vit.init(foldIn(options.key, 0));
   const params = options.pretrained ? pretrainedToFinetune(fresh, options.pretrained) : fresh;
-  const mean = options.mean ?? [0.286];
-  const std = options.std ?? [0.353];
+  const mean = options.mean ?? [FASHION_MNIST_MEAN];
+  const std = options.std ?? [FASHION_MNIST_STD];
   const stepsPerEpoch = Math.floor(options.train.labels.length / options.batchSize);
   const optimizer = adamw({
     learningRate: warmupCosine({

@@ -27,6 +27,7 @@ export {
   type BeitOutput,
   type BeitPretrainConfig,
   beitPretrainLoss,
+  type BeitPretrainModel,
   beitPretrainModel,
   type BeitPretrainParams,
   maskedPositions,

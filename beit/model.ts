@@ -361,6 +361,9 @@ export function beitPretrainModel(
   };
 }
 
+/** The pretraining model as `beitPretrainModel(config)` builds it: config, init, apply. */
+export type BeitPretrainModel = ReturnType<typeof beitPretrainModel>;
+
 /**
  * The pretraining loss: cross-entropy of both branches on the masked positions, summed
  * with equal weights (as the official `engine_for_pretraining`).

@@ -21,7 +21,11 @@ import {
   toArray,
   useBackend,
 } from "../tensor/mod.ts";
-import { loadFashionMnistRaw } from "../data/fashion_mnist.ts";
+import {
+  FASHION_MNIST_MEAN,
+  FASHION_MNIST_STD,
+  loadFashionMnistRaw,
+} from "../data/fashion_mnist.ts";
 import type { HostDataset } from "../data/loader.ts";
 import { encodeImagePng } from "../data/image_folder.ts";
 import { horizontalFlip, normalize, randomCropWithPadding } from "../data/transforms.ts";
@@ -31,7 +35,7 @@ import { writeRunConfigs } from "./saved_run.ts";
 import { adamw } from "../nn/optim/alias.ts";
 import { warmupCosine } from "../nn/optim/schedule.ts";
 import { visionTransformer, type ViTParams } from "../nn/vision_transformer.ts";
-import { vqkd, type VqkdParams, type VqkdState } from "../vqkd/model.ts";
+import { vqkd, type VqkdModel, type VqkdParams, type VqkdState } from "../vqkd/model.ts";
 import { evaluateTokenizer } from "../vqkd/evaluate.ts";
 import { codePatchGrid, tokenMap, usageHistogramSvg } from "../vqkd/report.ts";
 import { curvesSvg } from "./charts.ts";
@@ -51,8 +55,8 @@ import {
 export { beitModelConfig, type Preset, PRESETS, vqkdModelConfig };
 import { extractFeatures, linearProbe, pixelFeatures } from "./probe.ts";
 
-const MEAN = [0.286];
-const STD = [0.353];
+const MEAN = [FASHION_MNIST_MEAN];
+const STD = [FASHION_MNIST_STD];
 
 /** Options of runPipeline. */
 export interface PipelineOptions {
@@ -520,7 +524,7 @@ async function runStages(options: PipelineOptions): Promise<ResultRow[]> {
     const pretrainStage = (
       name: string,
       tokenizer: Tokenizer,
-      tokenizerModel: ReturnType<typeof vqkd>,
+      tokenizerModel: VqkdModel,
       bottleneck: boolean,
       salt: number,
     ) =>
@@ -984,7 +988,7 @@ async function writeReport(r: {
   seconds: number;
   trainCount: number;
   tokenizerReport: { usage: number; cosine: number; histogram: Float32Array };
-  semanticModel: ReturnType<typeof vqkd>;
+  semanticModel: VqkdModel;
   semantic: { params: VqkdParams; state: VqkdState };
   test: HostDataset;
 }): Promise<void> {

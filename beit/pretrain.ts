@@ -27,14 +27,20 @@ import { adamw } from "../nn/optim/alias.ts";
 import { warmupCosine } from "../nn/optim/schedule.ts";
 import { applyUpdates, type GradientTransformation } from "../nn/optim/transform.ts";
 import { progressBar } from "../nn/progress.ts";
-import type { vqkd, VqkdParams, VqkdState } from "../vqkd/model.ts";
+import type { VqkdModel, VqkdParams, VqkdState } from "../vqkd/model.ts";
 import { blockwiseMasks, type MaskingOptions } from "./masking.ts";
-import { beitPretrainLoss, beitPretrainModel, type BeitPretrainParams } from "./model.ts";
+import {
+  beitPretrainLoss,
+  type BeitPretrainModel,
+  beitPretrainModel,
+  type BeitPretrainParams,
+} from "./model.ts";
+import { FASHION_MNIST_MEAN, FASHION_MNIST_STD } from "../data/fashion_mnist.ts";
 
 /** A frozen tokenizer: model, params and state. */
 export interface Tokenizer {
   /** The tokenizer model. */
-  model: ReturnType<typeof vqkd>;
+  model: VqkdModel;
   /** Its trained parameters. */
   params: VqkdParams;
   /** Its codebook state. */
@@ -94,14 +100,14 @@ export interface PretrainOptions {
 /** What pretrainBeit returns. */
 export interface Pretrained {
   /** The pretraining model. */
-  model: ReturnType<typeof beitPretrainModel>;
+  model: BeitPretrainModel;
   /** Its trained parameters. */
   params: BeitPretrainParams;
 }
 
 /** What one pretraining step needs (see pretrainStep). */
 export interface PretrainStepInputs<S> {
-  model: ReturnType<typeof beitPretrainModel>;
+  model: BeitPretrainModel;
   optimizer: GradientTransformation<S>;
   tokenizer: Tokenizer;
   params: BeitPretrainParams;
@@ -166,8 +172,8 @@ export async function pretrainBeit(options: PretrainOptions): Promise<Pretrained
     minBlock: grid >= 14 ? 16 : 4,
     ...options.masking,
   };
-  const pixelMean = options.mean ?? [0.286];
-  const pixelStd = options.std ?? [0.353];
+  const pixelMean = options.mean ?? [FASHION_MNIST_MEAN];
+  const pixelStd = options.std ?? [FASHION_MNIST_STD];
   const loader = dataLoader(options.data, {
     batchSize: options.batchSize,
     key: foldIn(options.key, 1),

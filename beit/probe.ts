@@ -36,6 +36,7 @@ import { linearLayer, type LinearParams } from "../nn/linear.ts";
 import { adamw } from "../nn/optim/alias.ts";
 import { applyUpdates } from "../nn/optim/transform.ts";
 import { progressBar } from "../nn/progress.ts";
+import { FASHION_MNIST_MEAN, FASHION_MNIST_STD } from "../data/fashion_mnist.ts";
 
 /** Features of a data set: host float32 [N, D] and labels. */
 export interface FeatureSet {
@@ -60,8 +61,8 @@ export async function extractFeatures(
   fn: (images: Tensor) => Tensor,
   options: { batchSize?: number; mean?: readonly number[]; std?: readonly number[] } = {},
 ): Promise<FeatureSet> {
-  const mean = options.mean ?? [0.286];
-  const std = options.std ?? [0.353];
+  const mean = options.mean ?? [FASHION_MNIST_MEAN];
+  const std = options.std ?? [FASHION_MNIST_STD];
   const loader = dataLoader(data, {
     batchSize: options.batchSize ?? 256,
     key: makeKey(0),

@@ -9,15 +9,15 @@ import type { RawTensor } from "../nn/io/safetensors.ts";
 import { encodePth, PthStateDict } from "../nn/io/pth_write.ts";
 import { relativePositionIndex } from "../nn/relative_position_bias.ts";
 import { loadCheckpoint } from "../nn/io/checkpoint.ts";
-import { visionTransformer, type ViTParams } from "../nn/vision_transformer.ts";
+import { visionTransformer, type ViTModel, type ViTParams } from "../nn/vision_transformer.ts";
 import { decodeImage, resizeAndCenterCrop } from "../data/image_folder.ts";
 import {
   FASHION_MNIST_CLASSES,
   FASHION_MNIST_MEAN,
   FASHION_MNIST_STD,
 } from "../data/fashion_mnist.ts";
-import { vqkd, type VqkdParams, type VqkdState } from "../vqkd/model.ts";
-import { beitPretrainModel, type BeitPretrainParams } from "./model.ts";
+import { vqkd, type VqkdModel, type VqkdParams, type VqkdState } from "../vqkd/model.ts";
+import { type BeitPretrainModel, beitPretrainModel, type BeitPretrainParams } from "./model.ts";
 import { type Preset, type RunConfigs, runConfigs, type RunRecipe } from "./presets.ts";
 
 export { type RunConfigs, runConfigs, type RunRecipe };
@@ -93,7 +93,7 @@ async function stageValue<T>(run: SavedRun, name: string, what: string): Promise
 /** The run's VQ-KD tokenizer: the model, its parameters and its codebook state. */
 export async function loadRunTokenizer(
   run: SavedRun,
-): Promise<{ model: ReturnType<typeof vqkd>; params: VqkdParams; state: VqkdState }> {
+): Promise<{ model: VqkdModel; params: VqkdParams; state: VqkdState }> {
   const value = await stageValue<{ params: VqkdParams; state: VqkdState }>(
     run,
     "vqkd",
@@ -105,7 +105,7 @@ export async function loadRunTokenizer(
 /** The run's pretrained BEiT v2 model (with its CLS bottleneck). */
 export async function loadRunBeit(
   run: SavedRun,
-): Promise<{ model: ReturnType<typeof beitPretrainModel>; params: BeitPretrainParams }> {
+): Promise<{ model: BeitPretrainModel; params: BeitPretrainParams }> {
   const params = await stageValue<BeitPretrainParams>(run, "beit", "pretrained BEiT v2 model");
   return { model: beitPretrainModel(run.configs.beit), params };
 }
@@ -113,7 +113,7 @@ export async function loadRunBeit(
 /** The run's fine-tuned classifier. */
 export async function loadRunClassifier(
   run: SavedRun,
-): Promise<{ model: ReturnType<typeof visionTransformer>; params: ViTParams }> {
+): Promise<{ model: ViTModel; params: ViTParams }> {
   const params = await stageValue<ViTParams>(run, "finetuned", "fine-tuned classifier");
   return { model: visionTransformer(run.configs.finetuned), params };
 }
@@ -161,7 +161,7 @@ export async function readRunImages(
  * @returns [B, D]
  */
 export function beitFeatures(
-  model: ReturnType<typeof beitPretrainModel>,
+  model: BeitPretrainModel,
   params: BeitPretrainParams,
   images: Tensor,
   pool: "cls" | "mean" = "cls",

@@ -50,6 +50,7 @@ export {
   VIT_DEFAULTS,
   type ViTApplyOptions,
   type ViTConfig,
+  type ViTModel,
   type ViTParams,
 } from "./vision_transformer.ts";
 export { camelCase, parseConfig } from "./config.ts";

@@ -246,3 +246,6 @@ export function visionTransformer(input: Partial<ViTConfig> | Record<string, unk
     },
   };
 }
+
+/** A ViT as `visionTransformer(config)` builds it: config, init, apply. */
+export type ViTModel = ReturnType<typeof visionTransformer>;

@@ -19,7 +19,7 @@ import {
 import { dataLoader, type HostDataset } from "../data/loader.ts";
 import { fromStateDict, loadStateDict } from "../nn/io/state_dict.ts";
 import { key } from "../tensor/mod.ts";
-import { vqkd, type VqkdParams, type VqkdState } from "./model.ts";
+import { vqkd, type VqkdModel, type VqkdParams, type VqkdState } from "./model.ts";
 import type { Teacher } from "./teachers.ts";
 
 /**
@@ -29,7 +29,7 @@ import type { Teacher } from "./teachers.ts";
  * @returns `{ usage, cosine, histogram }` (histogram: uses per code)
  */
 export async function evaluateTokenizer(
-  model: ReturnType<typeof vqkd>,
+  model: VqkdModel,
   params: VqkdParams,
   state: VqkdState,
   data: HostDataset,
@@ -78,7 +78,7 @@ export async function evaluateTokenizer(
 export async function loadTokenizer(
   checkpointPath: string,
   config: Record<string, unknown>,
-): Promise<{ model: ReturnType<typeof vqkd>; params: VqkdParams; state: VqkdState }> {
+): Promise<{ model: VqkdModel; params: VqkdParams; state: VqkdState }> {
   const model = vqkd(config);
   const init = model.init(key(0));
   const sd = await loadStateDict(checkpointPath);

@@ -37,6 +37,7 @@ export {
   VQKD_DEFAULTS,
   type VqkdApplyOptions,
   type VqkdConfig,
+  type VqkdModel,
   type VqkdOutput,
   type VqkdParams,
   type VqkdState,

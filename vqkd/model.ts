@@ -144,6 +144,9 @@ export function cosineReconstructionLoss(reconstruction: Tensor, target: Tensor)
   return mean(sub(1, cosineSimilarity(reconstruction, target, { axis: -1, eps: 1e-12 })));
 }
 
+/** A VQ-KD tokenizer as `vqkd(config)` builds it: config, init, apply, project. */
+export type VqkdModel = ReturnType<typeof vqkd>;
+
 /**
  * Builds a VQ-KD tokenizer from a config in the official JSON layout.
  *

@@ -38,7 +38,7 @@ import {
 import { block, type BlockParams } from "../nn/block.ts";
 import { linearForward } from "../nn/linear.ts";
 import { patchify } from "../nn/patch_embed.ts";
-import type { visionTransformer, ViTParams } from "../nn/vision_transformer.ts";
+import type { ViTModel, ViTParams } from "../nn/vision_transformer.ts";
 
 /** A frozen teacher. */
 export interface Teacher {
@@ -90,7 +90,7 @@ export function pixelTeacher(options: { patchSize: number }): Teacher & { dim: n
 
 /** A trained ViT classifier as a teacher: its normalised patch tokens [B, N, D]. */
 export function classifierTeacher(
-  vit: ReturnType<typeof visionTransformer>,
+  vit: ViTModel,
   params: ViTParams,
   options: { mean: readonly number[]; std: readonly number[] },
 ): Teacher {

@@ -36,7 +36,7 @@ import { adamw } from "../nn/optim/alias.ts";
 import { warmupCosine } from "../nn/optim/schedule.ts";
 import { applyUpdates } from "../nn/optim/transform.ts";
 import { progressBar } from "../nn/progress.ts";
-import { vqkd, type VqkdParams, type VqkdState } from "./model.ts";
+import { vqkd, type VqkdModel, type VqkdParams, type VqkdState } from "./model.ts";
 import { kmeansInit } from "./quantizer.ts";
 import type { Teacher } from "./teachers.ts";
 
@@ -130,7 +130,7 @@ export interface TrainVqkdOptions {
 /** What trainVqkd returns. */
 export interface TrainedTokenizer {
   /** The tokenizer model. */
-  model: ReturnType<typeof vqkd>;
+  model: VqkdModel;
   /** Its trained parameters. */
   params: VqkdParams;
   /** Its codebook state. */
@@ -276,7 +276,7 @@ export async function trainVqkd(options: TrainVqkdOptions): Promise<TrainedToken
 
 /** The quantizer's input for k-means: ℓ2-normalised encoder projections [B·N, C]. */
 function projectionsFor(
-  model: ReturnType<typeof vqkd>,
+  model: VqkdModel,
   params: VqkdParams,
   images: Tensor,
 ): Tensor {

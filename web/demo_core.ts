@@ -8,9 +8,13 @@
 
 import { argmax, key, softmax, type Tensor, tensor, tidy, toArray } from "../tensor/mod.ts";
 import { decodeCheckpoint } from "../nn/io/checkpoint.ts";
-import { visionTransformer, type ViTParams } from "../nn/vision_transformer.ts";
-import { vqkd, type VqkdParams, type VqkdState } from "../vqkd/model.ts";
-import { beitPretrainModel, type BeitPretrainParams } from "../beit/model.ts";
+import { visionTransformer, type ViTModel, type ViTParams } from "../nn/vision_transformer.ts";
+import { vqkd, type VqkdModel, type VqkdParams, type VqkdState } from "../vqkd/model.ts";
+import {
+  type BeitPretrainModel,
+  beitPretrainModel,
+  type BeitPretrainParams,
+} from "../beit/model.ts";
 import { drawBlockwiseMask } from "../beit/masking.ts";
 import { runConfigs, type RunRecipe } from "../beit/presets.ts";
 import {
@@ -24,11 +28,11 @@ export interface DemoModels {
   /** The recipe the run was made with (its run.json). */
   recipe: RunRecipe;
   /** The VQ-KD tokenizer. */
-  tokenizer: { model: ReturnType<typeof vqkd>; params: VqkdParams; state: VqkdState };
+  tokenizer: { model: VqkdModel; params: VqkdParams; state: VqkdState };
   /** The pretrained BEiT v2 model, with its CLS bottleneck. */
-  beit: { model: ReturnType<typeof beitPretrainModel>; params: BeitPretrainParams };
+  beit: { model: BeitPretrainModel; params: BeitPretrainParams };
   /** The fine-tuned classifier. */
-  classifier: { model: ReturnType<typeof visionTransformer>; params: ViTParams };
+  classifier: { model: ViTModel; params: ViTParams };
 }
 
 /** Reads a file of the run folder: `name` is relative to it (run.json, vqkd.ckpt, …). */

@@ -15,7 +15,12 @@
 import { parseArgs } from "node:util";
 import { foldIn, key, type Tensor, tensor, toArray, useBackend } from "../../tensor/mod.ts";
 import { encodeImagePng, type Image } from "../../data/image_folder.ts";
-import { balancedSubset, loadFashionMnistRaw } from "../../data/fashion_mnist.ts";
+import {
+  balancedSubset,
+  FASHION_MNIST_MEAN,
+  FASHION_MNIST_STD,
+  loadFashionMnistRaw,
+} from "../../data/fashion_mnist.ts";
 import type { HostDataset } from "../../data/loader.ts";
 import { normalize } from "../../data/transforms.ts";
 import { trainClassifier } from "../../nn/classifier.ts";
@@ -28,8 +33,8 @@ import { trainVqkd } from "../../vqkd/train.ts";
 import { codeColor } from "../../vqkd/report.ts";
 
 const OUT = new URL("../../docs/course/figures/", import.meta.url).pathname;
-const MEAN = [0.286];
-const STD = [0.353];
+const MEAN = [FASHION_MNIST_MEAN];
+const STD = [FASHION_MNIST_STD];
 
 // --- masks.svg ------------------------------------------------------------------------------
 

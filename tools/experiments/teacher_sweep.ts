@@ -11,7 +11,11 @@
 
 import { parseArgs } from "node:util";
 import { foldIn, key, useBackend } from "../../tensor/mod.ts";
-import { loadFashionMnistRaw } from "../../data/fashion_mnist.ts";
+import {
+  FASHION_MNIST_MEAN,
+  FASHION_MNIST_STD,
+  loadFashionMnistRaw,
+} from "../../data/fashion_mnist.ts";
 import type { HostDataset } from "../../data/loader.ts";
 import { horizontalFlip, normalize, randomCropWithPadding } from "../../data/transforms.ts";
 import { evaluateClassifier, trainClassifier } from "../../nn/classifier.ts";
@@ -47,8 +51,8 @@ if (!["none", "flip", "crop+flip"].includes(augment)) {
   Deno.exit(2);
 }
 await useBackend("cpu");
-const MEAN = [0.286];
-const STD = [0.353];
+const MEAN = [FASHION_MNIST_MEAN];
+const STD = [FASHION_MNIST_STD];
 const trainRaw = await loadFashionMnistRaw({ split: "train", subset: num("train") });
 const testRaw = await loadFashionMnistRaw({ split: "test" });
 const host = (r: typeof trainRaw): HostDataset => ({

@@ -13,7 +13,11 @@
 
 import { parseArgs } from "node:util";
 import { foldIn, key } from "../../tensor/mod.ts";
-import { loadFashionMnistRaw } from "../../data/fashion_mnist.ts";
+import {
+  FASHION_MNIST_MEAN,
+  FASHION_MNIST_STD,
+  loadFashionMnistRaw,
+} from "../../data/fashion_mnist.ts";
 import type { HostDataset } from "../../data/loader.ts";
 import { loadCheckpoint } from "../../nn/io/checkpoint.ts";
 import { visionTransformer, type ViTParams } from "../../nn/mod.ts";
@@ -63,7 +67,10 @@ if (values.target === "pixels") {
     qkv_bias: true,
   });
   const saved = await loadCheckpoint<{ value: ViTParams }>(values["teacher-checkpoint"]!);
-  teacher = classifierTeacher(vit, saved.value, { mean: [0.286], std: [0.353] });
+  teacher = classifierTeacher(vit, saved.value, {
+    mean: [FASHION_MNIST_MEAN],
+    std: [FASHION_MNIST_STD],
+  });
   teacherDim = vit.config.embedDim;
 } else {
   throw new Error(`Unknown --target ${values.target}: use pixels or supervised`);
