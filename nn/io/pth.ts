@@ -3,7 +3,7 @@
 // hold the raw little-endian storages.
 
 import { PickleError, PyObject, type StorageRef, type TensorRef, unpickle } from "./pickle.ts";
-import type { RawTensor } from "./safetensors.ts";
+import { type RawTensor, SAFETENSORS_DTYPE_BYTES } from "./safetensors.ts";
 import { listZipEntries, readZipEntry, ZipError } from "./zip.ts";
 import { elementCount, formatBytes, ioLimits } from "../../data/limits.ts";
 
@@ -19,19 +19,6 @@ const STORAGE_DTYPES: Readonly<Record<string, string>> = {
   CharStorage: "I8",
   ByteStorage: "U8",
   BoolStorage: "BOOL",
-};
-
-const BYTES: Readonly<Record<string, number>> = {
-  F32: 4,
-  F64: 8,
-  F16: 2,
-  BF16: 2,
-  I64: 8,
-  I32: 4,
-  I16: 2,
-  I8: 1,
-  U8: 1,
-  BOOL: 1,
 };
 
 /** Why a `.pth` file could not be read. */
@@ -208,7 +195,7 @@ async function readArchive(bytes: Uint8Array, path: string): Promise<Map<string,
       out.set(name, shared);
       continue;
     }
-    const bytesNeeded = elementCount(ref.size) * BYTES[dtype];
+    const bytesNeeded = elementCount(ref.size) * SAFETENSORS_DTYPE_BYTES[dtype];
     total += bytesNeeded;
     if (total > limit) {
       throw new PthError(
@@ -221,7 +208,13 @@ async function readArchive(bytes: Uint8Array, path: string): Promise<Map<string,
     const record = {
       dtype,
       shape: ref.size,
-      data: viewBytes(storages.get(ref.storage.key)!, ref, BYTES[dtype], name, path),
+      data: viewBytes(
+        storages.get(ref.storage.key)!,
+        ref,
+        SAFETENSORS_DTYPE_BYTES[dtype],
+        name,
+        path,
+      ),
     };
     views.set(id, record);
     out.set(name, record);
