@@ -205,13 +205,14 @@ PRESETS.paper = {
   rows: "probes",
 };
 
+/** The input every model of a preset reads: Fashion-MNIST's 28×28 grayscale images in 4×4 patches. */
+const INPUT = { img_size: 28, patch_size: 4, in_chans: 1 } as const;
+
 /** The supervised teacher's config (the official argument names): a ViT classifier of 10 classes. */
 export function teacherModelConfig(preset: Preset): Record<string, unknown> {
   const t = preset.teacher;
   return {
-    img_size: 28,
-    patch_size: 4,
-    in_chans: 1,
+    ...INPUT,
     num_classes: 10,
     embed_dim: t.embedDim,
     depth: t.depth,
@@ -229,9 +230,7 @@ export function vqkdModelConfig(preset: Preset, teacherDim: number): Record<stri
   const v = preset.vqkd;
   return {
     encoder: {
-      img_size: 28,
-      patch_size: 4,
-      in_chans: 1,
+      ...INPUT,
       embed_dim: v.embedDim,
       depth: v.depth,
       num_heads: v.heads,
@@ -259,9 +258,7 @@ export function vqkdModelConfig(preset: Preset, teacherDim: number): Record<stri
 export function beitModelConfig(preset: Preset, headLayers: number): Record<string, unknown> {
   const b = preset.beit;
   return {
-    img_size: 28,
-    patch_size: 4,
-    in_chans: 1,
+    ...INPUT,
     vocab_size: preset.vqkd.codes,
     embed_dim: b.embedDim,
     depth: b.depth,

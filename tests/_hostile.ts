@@ -2,7 +2,7 @@
 // its members (so that the CRC-32 and sizes are right again and the damage reaches the
 // parser behind the container), and writing small pickles opcode by opcode.
 
-import { listZipEntries, type ZipEntry } from "../nn/io/zip.ts";
+import { crc32, listZipEntries, type ZipEntry } from "../nn/io/zip.ts";
 import { zipStored } from "../nn/io/pth_write.ts";
 
 /** The stored bytes of an entry, without any check. */
@@ -128,7 +128,6 @@ export function tensorPickle(
 export async function zipDeflated(
   entries: { name: string; data: Uint8Array; size?: number; crc?: number; raw?: Uint8Array }[],
 ): Promise<Uint8Array> {
-  const { crc32 } = await import("../nn/io/zip.ts");
   const encoder = new TextEncoder();
   const locals: Uint8Array[] = [];
   const centrals: Uint8Array[] = [];

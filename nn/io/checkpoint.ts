@@ -39,14 +39,9 @@ export class CheckpointError extends Error {
 
 /** The CRC-32 of the records' bytes in order, as 8 hex digits. */
 function checksum(records: Iterable<{ data: Uint8Array }>): string {
-  const parts = [...records].map((r) => r.data);
-  const all = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-  let at = 0;
-  for (const p of parts) {
-    all.set(p, at);
-    at += p.byteLength;
-  }
-  return crc32(all).toString(16).padStart(8, "0");
+  let crc = 0;
+  for (const r of records) crc = crc32(r.data, crc);
+  return crc.toString(16).padStart(8, "0");
 }
 
 /** SHA-256 (hex) of a configuration's JSON with sorted keys. */

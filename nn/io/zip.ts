@@ -162,8 +162,11 @@ export async function inflateRaw(raw: Uint8Array, size: number, name: string): P
   );
 }
 
-/** CRC-32 (IEEE 802.3, the ZIP checksum). */
-export function crc32(bytes: Uint8Array): number {
+/**
+ * CRC-32 (IEEE 802.3, the ZIP checksum). Pass the CRC of the bytes before these as `crc`
+ * to checksum a sequence of chunks without joining them.
+ */
+export function crc32(bytes: Uint8Array, crc = 0): number {
   let table = crcTable;
   if (table === undefined) {
     table = crcTable = new Uint32Array(256);
@@ -173,8 +176,8 @@ export function crc32(bytes: Uint8Array): number {
       table[n] = c >>> 0;
     }
   }
-  let crc = 0xffffffff;
-  for (let i = 0; i < bytes.length; i++) crc = table[(crc ^ bytes[i]) & 255] ^ (crc >>> 8);
-  return (crc ^ 0xffffffff) >>> 0;
+  let c = (crc ^ 0xffffffff) >>> 0;
+  for (let i = 0; i < bytes.length; i++) c = table[(c ^ bytes[i]) & 255] ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
 }
 let crcTable: Uint32Array | undefined;

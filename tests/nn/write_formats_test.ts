@@ -36,6 +36,9 @@ Deno.test("encodeNpy() writes NumPy 1.0 headers aligned to 64 bytes; parseNpy() 
 
 Deno.test("crc32() is the ZIP checksum and zipStored() aligns every entry's data to 64 bytes", async () => {
   assert.equal(crc32(new TextEncoder().encode("123456789")), 0xcbf43926);
+  // Chunk by chunk, the same checksum.
+  const enc = new TextEncoder();
+  assert.equal(crc32(enc.encode("56789"), crc32(enc.encode("1234"))), 0xcbf43926);
   assert.equal(crc32(new Uint8Array(0)), 0);
   const files: [string, Uint8Array][] = [
     ["a/data.pkl", new Uint8Array([1, 2, 3])],
