@@ -47,13 +47,9 @@ export {
   type FinetuneOptions,
   pretrainedToFinetune,
 } from "./finetune.ts";
-export {
-  type PipelineOptions,
-  type Preset,
-  PRESETS,
-  type ResultRow,
-  runPipeline,
-} from "./pipeline.ts";
+export { type PipelineOptions, runPipeline } from "./pipeline.ts";
+export { type Preset, PRESETS } from "./presets.ts";
+export { type ResultRow, type StageTiming } from "./run_folder.ts";
 export { type ChartOptions, curvesSvg, movingAverage, niceTicks } from "./charts.ts";
 export {
   beitFeatures,

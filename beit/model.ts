@@ -26,6 +26,7 @@ import {
   take,
   Tensor,
   tensor,
+  tidy,
   toArraySync,
   unsqueeze,
 } from "../tensor/mod.ts";
@@ -39,7 +40,7 @@ import {
   relativePositionBias,
   type RelativePositionBiasParams,
 } from "../nn/relative_position_bias.ts";
-import { dropPathRates } from "../nn/vision_transformer.ts";
+import { blockSettings, dropPathRates, rescaleResidual } from "../nn/vision_transformer.ts";
 
 /** Pretraining config with the official constructor names (camelCase accepted). */
 export interface BeitPretrainConfig {
@@ -246,18 +247,7 @@ export function beitPretrainModel(
       `Cannot build the pretraining model: early_layers must be in 1 … depth (${config.depth}), got ${config.earlyLayers}`,
     );
   }
-  const blockConfig = {
-    dim: d,
-    numHeads: config.numHeads,
-    mlpRatio: config.mlpRatio,
-    qkvBias: (config.qkvBias ? "qv" : "none") as "qv" | "none",
-    qkScale: config.qkScale,
-    drop: config.dropRate,
-    attnDrop: config.attnDropRate,
-    initValues: config.initValues,
-    window: config.useRelPosBias ? grid : null,
-    normEps: config.normEps,
-  };
+  const blockConfig = blockSettings(config, grid);
   const rates = dropPathRates(
     config.dropPathRate,
     Math.max(config.depth, config.earlyLayers + config.headLayers),
@@ -278,35 +268,29 @@ export function beitPretrainModel(
   const norm = layerNormLayer({ dim: d, eps: config.normEps });
   const head = linearLayer({ inFeatures: d, outFeatures: config.vocabSize, init: "pretrain" });
 
-  const rescale = (p: BlockParams, layer: number) => {
-    const s = 1 / Math.sqrt(2 * layer);
-    p.attn.proj.weight = mul(p.attn.proj.weight, s);
-    p.mlp.fc2.weight = mul(p.mlp.fc2.weight, s);
-    return p;
-  };
-
   return {
     config,
-    init(k: Key): BeitPretrainParams {
-      const keys = splitKey(k, 8 + config.depth + config.headLayers);
-      const p: Partial<BeitPretrainParams> = {};
-      p.cls_token = truncNormalInit(keys[0], [1, 1, d], "pretrain");
-      p.mask_token = truncNormalInit(keys[1], [1, 1, d], "pretrain");
-      if (config.useAbsPosEmb) p.pos_embed = truncNormalInit(keys[2], [1, n + 1, d], "pretrain");
-      p.patch_embed = embed.init(keys[3]);
-      if (shared) p.rel_pos_bias = shared.init(keys[4]);
-      p.blocks = blocks.map((b, i) => rescale(b.init(keys[8 + i]), i + 1));
-      p.norm = norm.init(keys[5]);
-      p.lm_head = head.init(keys[6]);
-      p.cls_pt_layers = clsPt.map((b, j) =>
-        rescale(b.init(keys[8 + config.depth + j]), config.earlyLayers + j + 1)
-      );
-      if (!config.sharedLmHead) {
-        p.cls_pt_norm = norm.init(keys[7]);
-        p.cls_pt_lm_head = head.init(keys[7]);
-      }
-      return p as BeitPretrainParams;
-    },
+    init: (k: Key): BeitPretrainParams =>
+      tidy(() => {
+        const keys = splitKey(k, 8 + config.depth + config.headLayers);
+        const p: Partial<BeitPretrainParams> = {};
+        p.cls_token = truncNormalInit(keys[0], [1, 1, d], "pretrain");
+        p.mask_token = truncNormalInit(keys[1], [1, 1, d], "pretrain");
+        if (config.useAbsPosEmb) p.pos_embed = truncNormalInit(keys[2], [1, n + 1, d], "pretrain");
+        p.patch_embed = embed.init(keys[3]);
+        if (shared) p.rel_pos_bias = shared.init(keys[4]);
+        p.blocks = blocks.map((b, i) => rescaleResidual(b.init(keys[8 + i]), i + 1));
+        p.norm = norm.init(keys[5]);
+        p.lm_head = head.init(keys[6]);
+        p.cls_pt_layers = clsPt.map((b, j) =>
+          rescaleResidual(b.init(keys[8 + config.depth + j]), config.earlyLayers + j + 1)
+        );
+        if (!config.sharedLmHead) {
+          p.cls_pt_norm = norm.init(keys[7]);
+          p.cls_pt_lm_head = head.init(keys[7]);
+        }
+        return p as BeitPretrainParams;
+      }),
     apply(p: BeitPretrainParams, images: Tensor, options: BeitApplyOptions): BeitOutput {
       const train = options.train ?? false;
       const keys = options.key ? splitKey(options.key, config.depth + config.headLayers) : [];

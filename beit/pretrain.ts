@@ -9,15 +9,12 @@ import {
   argmax,
   cast,
   dispose,
-  disposeReplaced,
   equal,
   foldIn,
   type Key,
   mean,
   stack,
   type Tensor,
-  tidy,
-  toArray,
 } from "../tensor/mod.ts";
 import { valueAndGrad } from "../autograd/mod.ts";
 import { dataLoader, type HostDataset } from "../data/loader.ts";
@@ -26,7 +23,7 @@ import { loadCheckpointOrNull, saveCheckpoint } from "../nn/io/checkpoint.ts";
 import { adamw } from "../nn/optim/alias.ts";
 import { warmupCosine } from "../nn/optim/schedule.ts";
 import { applyUpdates, type GradientTransformation } from "../nn/optim/transform.ts";
-import { progressBar } from "../nn/progress.ts";
+import { trainLoop } from "../nn/train_loop.ts";
 import type { VqkdModel, VqkdParams, VqkdState } from "../vqkd/model.ts";
 import { blockwiseMasks, type MaskingOptions } from "./masking.ts";
 import {
@@ -214,58 +211,57 @@ export async function pretrainBeit(options: PretrainOptions): Promise<Pretrained
     }
   }
   const useBottleneck = options.clsBottleneck ?? true;
-  const tok = options.tokenizer;
-  for (let epoch = startEpoch; epoch < options.epochs; epoch++) {
-    const bar = progressBar(`beit epoch ${epoch + 1}/${options.epochs}`, loader.batchesPerEpoch, {
-      quiet: options.quiet,
-    });
-    const t0 = performance.now();
-    for await (const batch of loader.epoch(epoch)) {
-      const stepKey = foldIn(options.key, 1000 + epoch * loader.batchesPerEpoch + batch.step);
+  ({ params, opt } = await trainLoop({
+    label: "beit",
+    carry: { params, opt },
+    epochs: options.epochs,
+    startEpoch,
+    batchesPerEpoch: loader.batchesPerEpoch,
+    batches: (epoch) => loader.epoch(epoch),
+    release: (batch) => [batch.views, batch.labels],
+    metrics: ["loss", "loss_main", "loss_cls_pt", "mlm_acc", "mlm_acc_cls_pt"],
+    step: (carry, batch, at) => {
+      const stepKey = foldIn(options.key, 1000 + at.step);
       const mask = blockwiseMasks(foldIn(stepKey, 1), batch.indices.length, masking, "cpu");
-      const out = tidy(() =>
-        pretrainStep({
-          model,
-          optimizer,
-          tokenizer: tok,
-          params,
-          opt,
-          backbone: batch.views.backbone,
-          tokenizerView: batch.views.tokenizer,
-          mask,
-          key: stepKey,
-          clsBottleneck: useBottleneck,
-        })
-      );
-      disposeReplaced({ params, opt }, out);
-      dispose([batch.views, batch.labels, mask]);
-      ({ params, opt } = out);
-      const [loss, lossMain, lossClsPt, accMain, accCls] = await toArray(out.metrics);
-      dispose(out.metrics);
-      // Without the bottleneck its branch is not trained: report only what is optimised.
-      const optimised = useBottleneck ? loss : lossMain;
+      const out = pretrainStep({
+        model,
+        optimizer,
+        tokenizer: options.tokenizer,
+        ...carry,
+        backbone: batch.views.backbone,
+        tokenizerView: batch.views.tokenizer,
+        mask,
+        key: stepKey,
+        clsBottleneck: useBottleneck,
+      });
+      return { carry: { params: out.params, opt: out.opt }, metrics: out.metrics };
+    },
+    // Without the bottleneck its branch is not trained: report only what is optimised.
+    onStep: (m, at) =>
       options.onStep?.({
-        epoch,
-        step: batch.step,
-        loss: optimised,
-        loss_main: lossMain,
-        ...(useBottleneck ? { loss_cls_pt: lossClsPt, mlm_acc_cls_pt: accCls } : {}),
-        mlm_acc: accMain,
-      });
-      bar.update(batch.step + 1, {
-        loss: optimised,
-        acc: accMain,
-        ...(useBottleneck ? { "acc(cls)": accCls } : {}),
-      });
-    }
-    bar.done({
-      "img/s": Math.round(
-        (loader.batchesPerEpoch * options.batchSize) / ((performance.now() - t0) / 1000),
-      ),
-    });
-    if (options.checkpoint) await saveCheckpoint(options.checkpoint, { params, opt, epoch });
-    if (options.snapshot) await saveCheckpoint(options.snapshot(epoch + 1), { params, epoch });
-  }
+        epoch: at.epoch,
+        step: at.index,
+        loss: useBottleneck ? m.loss : m.loss_main,
+        loss_main: m.loss_main,
+        ...(useBottleneck ? { loss_cls_pt: m.loss_cls_pt, mlm_acc_cls_pt: m.mlm_acc_cls_pt } : {}),
+        mlm_acc: m.mlm_acc,
+      }),
+    show: (m) => ({
+      loss: useBottleneck ? m.loss : m.loss_main,
+      acc: m.mlm_acc,
+      ...(useBottleneck ? { "acc(cls)": m.mlm_acc_cls_pt } : {}),
+    }),
+    endEpoch: async (carry, { epoch, seconds }) => {
+      if (options.checkpoint) await saveCheckpoint(options.checkpoint, { ...carry, epoch });
+      if (options.snapshot) {
+        await saveCheckpoint(options.snapshot(epoch + 1), { params: carry.params, epoch });
+      }
+      return {
+        show: { "img/s": Math.round(loader.batchesPerEpoch * options.batchSize / seconds) },
+      };
+    },
+    quiet: options.quiet,
+  }));
   dispose(opt);
   return { model, params };
 }

@@ -9,7 +9,8 @@
 
 import { parseArgs } from "node:util";
 import { openBackend } from "../tensor/mod.ts";
-import { type Preset, PRESETS, runPipeline } from "./pipeline.ts";
+import { runPipeline } from "./pipeline.ts";
+import { type Preset, PRESETS } from "./presets.ts";
 import { isInputError } from "../nn/io/errors.ts";
 
 const USAGE = `Usage: deno task pretrain [options]

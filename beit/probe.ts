@@ -11,7 +11,6 @@ import {
   cast,
   crossEntropy,
   dispose,
-  disposeReplaced,
   div,
   equal,
   foldIn,
@@ -35,7 +34,7 @@ import { key as makeKey } from "../tensor/mod.ts";
 import { linearLayer, type LinearParams } from "../nn/linear.ts";
 import { adamw } from "../nn/optim/alias.ts";
 import { applyUpdates } from "../nn/optim/transform.ts";
-import { progressBar } from "../nn/progress.ts";
+import { trainLoop } from "../nn/train_loop.ts";
 import { FASHION_MNIST_MEAN, FASHION_MNIST_STD } from "../data/fashion_mnist.ts";
 
 /** Features of a data set: host float32 [N, D] and labels. */
@@ -146,37 +145,44 @@ export async function linearProbe(
   const trainY = tensor(train.labels);
   const testY = tensor(test.labels);
   const head = linearLayer({ inFeatures: d, outFeatures: k, init: "torch" });
-  let params: LinearParams = head.init(foldIn(key, 0));
-  const optimizer = adamw({ learningRate: options.learningRate ?? 1e-3, weightDecay: 0 });
-  let opt = optimizer.init(params);
   const steps = Math.ceil(n / batchSize);
   const curve: number[] = [];
-  const bar = progressBar(options.label ?? "linear probe", epochs, { quiet: options.quiet });
-  for (let epoch = 0; epoch < epochs; epoch++) {
+  /** The epoch's batches: indices into the training features, reshuffled every epoch. */
+  async function* batches(epoch: number): AsyncIterable<Tensor> {
     const order = permutationArray(foldIn(key, epoch + 1), n);
     for (let s = 0; s < steps; s++) {
-      const idx = tensor(order.subarray(s * batchSize, Math.min(n, (s + 1) * batchSize)));
-      const out = tidy(() => {
-        const x = take(trainX, idx, { axis: 0 });
-        const y = take(trainY, idx);
-        const { grads } = valueAndGrad((p: LinearParams) => crossEntropy(head.apply(p, x), y))(
-          params,
-        );
-        const { updates, state } = optimizer.update(grads, opt, params);
-        return { params: applyUpdates(params, updates), opt: state };
-      });
-      disposeReplaced({ params, opt }, out);
-      dispose(idx);
-      ({ params, opt } = out);
+      yield tensor(order.subarray(s * batchSize, Math.min(n, (s + 1) * batchSize)));
     }
-    const correct = tidy(() =>
-      sum(cast(equal(argmax(head.apply(params, testX), { axis: 1 }), testY), "int32"))
-    );
-    curve.push((await toArray(correct))[0] / test.labels.length);
-    dispose(correct);
-    bar.update(epoch + 1, { "test top-1": curve[curve.length - 1] });
   }
-  bar.done({ "test top-1": curve[curve.length - 1] });
-  dispose([xTrain, mu, sigma, trainX, testX, trainY, testY, params, opt]);
+  const optimizer = adamw({ learningRate: options.learningRate ?? 1e-3, weightDecay: 0 });
+  const params = head.init(foldIn(key, 0));
+  const trained = await trainLoop({
+    label: options.label ?? "linear probe",
+    carry: { params, opt: optimizer.init(params) },
+    epochs,
+    batchesPerEpoch: steps,
+    batches,
+    release: (idx) => idx,
+    step: ({ params, opt }, idx) => {
+      const x = take(trainX, idx, { axis: 0 });
+      const y = take(trainY, idx);
+      const { grads } = valueAndGrad((p: LinearParams) => crossEntropy(head.apply(p, x), y))(
+        params,
+      );
+      const { updates, state } = optimizer.update(grads, opt, params);
+      return { carry: { params: applyUpdates(params, updates), opt: state } };
+    },
+    endEpoch: async ({ params }) => {
+      const correct = tidy(() =>
+        sum(cast(equal(argmax(head.apply(params, testX), { axis: 1 }), testY), "int32"))
+      );
+      curve.push((await toArray(correct))[0] / test.labels.length);
+      dispose(correct);
+      return { show: { "test top-1": curve[curve.length - 1] } };
+    },
+    progress: "epochs",
+    quiet: options.quiet,
+  });
+  dispose([xTrain, mu, sigma, trainX, testX, trainY, testY, trained]);
   return { top1: curve[curve.length - 1], curve };
 }

@@ -7,7 +7,7 @@ import * as T from "../mod.ts";
 import { adamw } from "../nn/mod.ts";
 import { blockwiseMasks } from "../beit/masking.ts";
 import { beitPretrainModel } from "../beit/model.ts";
-import { beitModelConfig, PRESETS, vqkdModelConfig } from "../beit/pipeline.ts";
+import { beitModelConfig, PRESETS, vqkdModelConfig } from "../beit/presets.ts";
 import { pretrainStep } from "../beit/pretrain.ts";
 import { vqkd } from "../vqkd/model.ts";
 

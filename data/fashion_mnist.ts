@@ -9,6 +9,7 @@
 
 import { type Tensor, tensor } from "../tensor/mod.ts";
 import { gunzip, IdxError, isGzip, parseIdx } from "./idx.ts";
+import type { HostDataset } from "./loader.ts";
 
 /** The ten classes, by label. */
 export const FASHION_MNIST_CLASSES: readonly string[] = [
@@ -53,6 +54,11 @@ const FILES = {
   train: ["train-images-idx3-ubyte", "train-labels-idx1-ubyte"],
   test: ["t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"],
 } as const;
+
+/** A split as a host data set for the loaders: images [N, 1, 28, 28] (uint8) and labels. */
+export function asHostDataset(raw: FashionMnistRaw): HostDataset {
+  return { pixels: raw.pixels, labels: raw.labels, shape: [raw.count, 1, 28, 28] };
+}
 
 /** The embedded subset's folder (a file: URL locally, https when imported from JSR). */
 export const EMBEDDED_FASHION_MNIST: URL = new URL("./fashion_mnist/", import.meta.url);

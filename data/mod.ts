@@ -17,6 +17,7 @@ export { encodeIdx, gunzip, gzip, type IdxArray, IdxError, parseIdx } from "./id
 export { formatBytes, type IoLimits, ioLimits, setIoLimits } from "./limits.ts";
 export { inflateBounded } from "./inflate.ts";
 export {
+  asHostDataset,
   balancedSubset,
   type DataSource,
   DEBIAN_FASHION_MNIST_DIR,

@@ -8,7 +8,6 @@ import {
   cast,
   crossEntropy,
   dispose,
-  disposeReplaced,
   equal,
   foldIn,
   type Key,
@@ -22,7 +21,7 @@ import { valueAndGrad } from "../autograd/mod.ts";
 import { dataLoader, type HostDataset } from "../data/loader.ts";
 import type { ImageBatch } from "../data/transforms.ts";
 import { applyUpdates, type GradientTransformation } from "./optim/transform.ts";
-import { progressBar } from "./progress.ts";
+import { trainLoop } from "./train_loop.ts";
 
 /** A classifier: params and images → logits [B, K]. */
 export type ClassifierApply<P> = (
@@ -76,48 +75,37 @@ export async function trainClassifier<P>(
       ? (k, batch) => ({ images: options.transform!(k, batch) })
       : undefined,
   });
-  let params = options.params;
-  let opt = options.optimizer.init(params);
-  let step = 0;
   let lastEpochLoss = NaN;
-  for (let epoch = 0; epoch < options.epochs; epoch++) {
-    const bar = progressBar(
-      `${options.label ?? "train"} epoch ${epoch + 1}/${options.epochs}`,
-      loader.batchesPerEpoch,
-      { quiet: options.quiet },
-    );
-    let total = 0;
-    for await (const batch of loader.epoch(epoch)) {
-      const stepKey = foldIn(options.key, step);
-      const out = tidy(() => {
-        const loss = (p: P) =>
-          crossEntropy(
-            options.apply(p, batch.views.images, { train: true, key: stepKey }),
-            batch.labels,
-            {
-              labelSmoothing: options.labelSmoothing ?? 0,
-            },
-          );
-        const { value, grads } = valueAndGrad(loss)(params);
-        const { updates, state } = options.optimizer.update(grads, opt, params);
-        return { params: applyUpdates(params, updates), opt: state, loss: value };
-      });
-      // The caller's params stay theirs (they may share tensors with other trees, as a
-      // fine-tune shares its backbone with the pretrained params): only our own are freed.
-      disposeReplaced(step === 0 ? { opt } : { params, opt }, out);
-      dispose([batch.views, batch.labels]);
-      params = out.params;
-      opt = out.opt;
-      const loss = (await toArray(out.loss))[0];
-      dispose(out.loss);
-      total += loss;
-      step++;
-      options.onStep?.(step, loss);
-      bar.update(batch.step + 1, { loss });
-    }
-    lastEpochLoss = total / loader.batchesPerEpoch;
-    bar.done({ loss: lastEpochLoss });
-  }
+  const { params, opt } = await trainLoop({
+    label: options.label ?? "train",
+    carry: { params: options.params, opt: options.optimizer.init(options.params) },
+    // The caller's params stay theirs (they may share tensors with other trees, as a
+    // fine-tune shares its backbone with the pretrained params).
+    borrowed: options.params,
+    epochs: options.epochs,
+    batchesPerEpoch: loader.batchesPerEpoch,
+    batches: (epoch) => loader.epoch(epoch),
+    release: (batch) => [batch.views, batch.labels],
+    metrics: ["loss"],
+    step: ({ params, opt }, batch, at) => {
+      const stepKey = foldIn(options.key, at.step);
+      const loss = (p: P) =>
+        crossEntropy(
+          options.apply(p, batch.views.images, { train: true, key: stepKey }),
+          batch.labels,
+          { labelSmoothing: options.labelSmoothing ?? 0 },
+        );
+      const { value, grads } = valueAndGrad(loss)(params);
+      const { updates, state } = options.optimizer.update(grads, opt, params);
+      return { carry: { params: applyUpdates(params, updates), opt: state }, metrics: value };
+    },
+    onStep: ({ loss }, at) => options.onStep?.(at.step + 1, loss),
+    endEpoch: (_carry, summary) => {
+      lastEpochLoss = summary.mean.loss;
+      return Promise.resolve();
+    },
+    quiet: options.quiet,
+  });
   dispose(opt);
   return { params, lastEpochLoss };
 }

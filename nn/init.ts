@@ -14,7 +14,15 @@
 // gammas init_values, and blocks rescale attn.proj.weight and mlp.fc2.weight by
 // 1/√(2·layer) afterwards (done by the model, which knows the layer index).
 
-import { type Key, mul, type Tensor, truncatedNormal, uniform, zeros } from "../tensor/mod.ts";
+import {
+  type Key,
+  mul,
+  type Tensor,
+  tidy,
+  truncatedNormal,
+  uniform,
+  zeros,
+} from "../tensor/mod.ts";
 
 /** Which initialisation regime a layer follows. */
 export type InitStyle = "finetune" | "pretrain" | "torch";
@@ -24,13 +32,13 @@ const STD = 0.02;
 /** A weight (or token) of the given shape drawn per the style's normal rule. */
 export function truncNormalInit(k: Key, shape: readonly number[], style: InitStyle): Tensor {
   const bound = style === "pretrain" ? 1 : 2 / STD;
-  return mul(truncatedNormal(k, shape, { lower: -bound, upper: bound }), STD);
+  return tidy(() => mul(truncatedNormal(k, shape, { lower: -bound, upper: bound }), STD));
 }
 
 /** U(±1/√fanIn): PyTorch's default for Linear and Conv2d weights and biases. */
 export function torchUniformInit(k: Key, shape: readonly number[], fanIn: number): Tensor {
   const bound = 1 / Math.sqrt(fanIn);
-  return uniform(k, shape, { minval: -bound, maxval: bound });
+  return tidy(() => uniform(k, shape, { minval: -bound, maxval: bound }));
 }
 
 /** A Linear layer's weight [out, in]. */

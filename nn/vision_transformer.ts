@@ -8,6 +8,7 @@
 import {
   add,
   concat,
+  dispose,
   expand,
   type Key,
   linspace,
@@ -17,10 +18,11 @@ import {
   slice,
   splitKey,
   type Tensor,
+  tidy,
   toArraySync,
 } from "../tensor/mod.ts";
 import { dropout as dropoutOp } from "../tensor/mod.ts";
-import { block, type BlockParams } from "./block.ts";
+import { block, type BlockConfig, type BlockParams } from "./block.ts";
 import { parseConfig } from "./config.ts";
 import type { TrainOptions } from "./dropout.ts";
 import { type InitStyle, truncNormalInit } from "./init.ts";
@@ -131,7 +133,68 @@ export interface ViTApplyOptions extends TrainOptions {
 /** Stochastic depth rate of each block: linspace(0, rate, depth). */
 export function dropPathRates(rate: number, depth: number): number[] {
   if (depth === 0) return [];
-  return Array.from(toArraySync(linspace(0, rate, depth, { dtype: "float64", backend: "cpu" })));
+  const rates = linspace(0, rate, depth, { dtype: "float64", backend: "cpu" });
+  const values = Array.from(toArraySync(rates));
+  dispose(rates);
+  return values;
+}
+
+/** The config fields every block of a BEiT-style ViT is built from. */
+export type BlockSource =
+  & Pick<
+    ViTConfig,
+    | "embedDim"
+    | "numHeads"
+    | "mlpRatio"
+    | "qkvBias"
+    | "qkScale"
+    | "dropRate"
+    | "attnDropRate"
+    | "useRelPosBias"
+    | "normEps"
+  >
+  & { initValues: number | null };
+
+/**
+ * What every block of a BEiT-style ViT shares, from the model's config (the per-block drop
+ * path rate and the init regime are the caller's).
+ *
+ * @param config the model's config (ViT, BEiT pretraining or VQ-KD encoder)
+ * @param grid the patch grid, for the blocks' own relative position bias tables
+ */
+export function blockSettings(
+  config: BlockSource,
+  grid: readonly [number, number],
+): Omit<BlockConfig, "dropPath" | "init"> {
+  return {
+    dim: config.embedDim,
+    numHeads: config.numHeads,
+    mlpRatio: config.mlpRatio,
+    qkvBias: config.qkvBias ? "qv" : "none",
+    qkScale: config.qkScale,
+    drop: config.dropRate,
+    attnDrop: config.attnDropRate,
+    initValues: config.initValues ?? 0,
+    window: config.useRelPosBias ? grid : null,
+    normEps: config.normEps,
+  };
+}
+
+/**
+ * As the official `fix_init_weight`: a block's residual projections (attn.proj and mlp.fc2
+ * weights) scaled by 1/√(2·layer), layer counted from 1. Returns new params; the replaced
+ * weights are left to the caller's tidy().
+ */
+export function rescaleResidual(params: BlockParams, layer: number): BlockParams {
+  const s = 1 / Math.sqrt(2 * layer);
+  return {
+    ...params,
+    attn: {
+      ...params.attn,
+      proj: { ...params.attn.proj, weight: mul(params.attn.proj.weight, s) },
+    },
+    mlp: { ...params.mlp, fc2: { ...params.mlp.fc2, weight: mul(params.mlp.fc2.weight, s) } },
+  };
 }
 
 /**
@@ -168,23 +231,9 @@ export function visionTransformer(input: Partial<ViTConfig> | Record<string, unk
     init: style,
   });
   const grid: [number, number] = [embed.gridSize, embed.gridSize];
+  const settings = blockSettings(config, grid);
   const rates = dropPathRates(config.dropPathRate, config.depth);
-  const blocks = rates.map((rate) =>
-    block({
-      dim: d,
-      numHeads: config.numHeads,
-      mlpRatio: config.mlpRatio,
-      qkvBias: config.qkvBias ? "qv" : "none",
-      qkScale: config.qkScale,
-      drop: config.dropRate,
-      attnDrop: config.attnDropRate,
-      dropPath: rate,
-      initValues: config.initValues ?? 0,
-      window: config.useRelPosBias ? grid : null,
-      normEps: config.normEps,
-      init: style,
-    })
-  );
+  const blocks = rates.map((rate) => block({ ...settings, dropPath: rate, init: style }));
   const shared = config.useSharedRelPosBias
     ? relativePositionBias({ window: grid, numHeads: config.numHeads })
     : null;
@@ -196,29 +245,26 @@ export function visionTransformer(input: Partial<ViTConfig> | Record<string, unk
 
   return {
     config,
-    init(k: Key): ViTParams {
-      const keys = splitKey(k, 4 + config.depth);
-      const p: Partial<ViTParams> = {};
-      p.cls_token = truncNormalInit(keys[0], [1, 1, d], style);
-      if (config.useAbsPosEmb) p.pos_embed = truncNormalInit(keys[1], [1, tokens, d], style);
-      p.patch_embed = embed.init(keys[2]);
-      if (shared) p.rel_pos_bias = shared.init(keys[2]);
-      p.blocks = blocks.map((b, i) => {
-        const params = b.init(keys[4 + i]);
-        // As the official `fix_init_weight`: rescale the residual projections by 1/√(2·layer)
-        const s = 1 / Math.sqrt(2 * (i + 1));
-        params.attn.proj.weight = mul(params.attn.proj.weight, s);
-        params.mlp.fc2.weight = mul(params.mlp.fc2.weight, s);
-        return params;
-      });
-      if (config.useMeanPooling) p.fc_norm = finalNorm.init(keys[3]);
-      else p.norm = finalNorm.init(keys[3]);
-      if (head) {
-        const h = head.init(keys[3]);
-        p.head = { weight: mul(h.weight, config.initScale), bias: mul(h.bias!, config.initScale) };
-      }
-      return p as ViTParams;
-    },
+    init: (k: Key): ViTParams =>
+      tidy(() => {
+        const keys = splitKey(k, 4 + config.depth);
+        const p: Partial<ViTParams> = {};
+        p.cls_token = truncNormalInit(keys[0], [1, 1, d], style);
+        if (config.useAbsPosEmb) p.pos_embed = truncNormalInit(keys[1], [1, tokens, d], style);
+        p.patch_embed = embed.init(keys[2]);
+        if (shared) p.rel_pos_bias = shared.init(keys[2]);
+        p.blocks = blocks.map((b, i) => rescaleResidual(b.init(keys[4 + i]), i + 1));
+        if (config.useMeanPooling) p.fc_norm = finalNorm.init(keys[3]);
+        else p.norm = finalNorm.init(keys[3]);
+        if (head) {
+          const h = head.init(keys[3]);
+          p.head = {
+            weight: mul(h.weight, config.initScale),
+            bias: mul(h.bias!, config.initScale),
+          };
+        }
+        return p as ViTParams;
+      }),
     apply(p: ViTParams, images: Tensor, options: ViTApplyOptions = {}): Tensor {
       const train = options.train ?? false;
       const keys = options.key ? splitKey(options.key, config.depth + 1) : [];

@@ -27,6 +27,20 @@ export function contiguousStrides(shape: Shape): number[] {
   return strides;
 }
 
+/**
+ * Whether strides walk a shape in row-major order without gaps: the elements are the
+ * `sizeOf(shape)` consecutive ones from the view's offset (size-1 axes may have any stride).
+ */
+export function isRowMajor(shape: Shape, strides: readonly number[]): boolean {
+  let expected = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    if (shape[i] === 1) continue;
+    if (strides[i] !== expected) return false;
+    expected *= shape[i];
+  }
+  return true;
+}
+
 /** Whether two shapes are equal axis by axis. */
 export function shapesEqual(a: Shape, b: Shape): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);

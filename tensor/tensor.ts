@@ -9,7 +9,7 @@
 import type { Backend } from "./backend.ts";
 import { type DType, DTYPE_BYTES, type TypedArray } from "./dtype.ts";
 import { isDisposed, trackStorage, trackTensor } from "./memory.ts";
-import { contiguousStrides, fmtShape, type Shape, sizeOf } from "./shape.ts";
+import { contiguousStrides, fmtShape, isRowMajor, type Shape, sizeOf } from "./shape.ts";
 import { describeTensor, formatTensor } from "./format.ts";
 
 /** A flat buffer of `size` elements of `dtype`, owned by a backend. */
@@ -136,13 +136,7 @@ export class Tensor implements View {
 
   /** Whether elements are laid out in row-major order without gaps (from `offset` on). */
   get isContiguous(): boolean {
-    let expected = 1;
-    for (let i = this.shape.length - 1; i >= 0; i--) {
-      if (this.shape[i] === 1) continue;
-      if (this.strides[i] !== expected) return false;
-      expected *= this.shape[i];
-    }
-    return true;
+    return isRowMajor(this.shape, this.strides);
   }
 
   /**

@@ -31,6 +31,7 @@ import {
   tanh,
   type Tensor,
   tensor,
+  tidy,
   where,
 } from "../tensor/mod.ts";
 import { linearForward, linearLayer, type LinearParams } from "../nn/linear.ts";
@@ -214,16 +215,17 @@ export function vqkd(input: Partial<VqkdConfig> | Record<string, unknown>): {
 
   return {
     config,
-    init(k: Key) {
-      const [ke, kd, k1, k2, k3, k4] = splitKey(k, 6);
-      const params: VqkdParams = {
-        encoder: encoder.init(ke),
-        decoder: decoder.init(kd),
-        encode_task_layer: { "0": encodeTask.first.init(k1), "2": encodeTask.second.init(k2) },
-        decode_task_layer: { "0": decodeTask.first.init(k3), "2": decodeTask.second.init(k4) },
-      };
-      return { params, state: { quantize: initQuantizerState(quantizer) } };
-    },
+    init: (k: Key) =>
+      tidy(() => {
+        const [ke, kd, k1, k2, k3, k4] = splitKey(k, 6);
+        const params: VqkdParams = {
+          encoder: encoder.init(ke),
+          decoder: decoder.init(kd),
+          encode_task_layer: { "0": encodeTask.first.init(k1), "2": encodeTask.second.init(k2) },
+          decode_task_layer: { "0": decodeTask.first.init(k3), "2": decodeTask.second.init(k4) },
+        };
+        return { params, state: { quantize: initQuantizerState(quantizer) } };
+      }),
     /** The encoder's projections [B, N, C] before normalisation (what the quantizer reads). */
     project(params, images) {
       const encoded = encoder.apply(params.encoder, preprocess(images), {

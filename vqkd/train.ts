@@ -9,10 +9,8 @@ import {
   cast,
   concat,
   dispose,
-  disposeReplaced,
   foldIn,
   greater,
-  keep,
   type Key,
   l2Normalize,
   reshape,
@@ -35,7 +33,7 @@ import { loadCheckpointOrNull, saveCheckpoint } from "../nn/io/checkpoint.ts";
 import { adamw } from "../nn/optim/alias.ts";
 import { warmupCosine } from "../nn/optim/schedule.ts";
 import { applyUpdates } from "../nn/optim/transform.ts";
-import { progressBar } from "../nn/progress.ts";
+import { trainLoop } from "../nn/train_loop.ts";
 import { vqkd, type VqkdModel, type VqkdParams, type VqkdState } from "./model.ts";
 import { kmeansInit } from "./quantizer.ts";
 import type { Teacher } from "./teachers.ts";
@@ -193,84 +191,83 @@ export async function trainVqkd(options: TrainVqkdOptions): Promise<TrainedToken
   }
   const numCodes = model.config.nEmbed;
   let initted = (await toArray(state.quantize.embedding.initted))[0] === 1;
-  for (let epoch = startEpoch; epoch < options.epochs; epoch++) {
-    const bar = progressBar(`vqkd epoch ${epoch + 1}/${options.epochs}`, loader.batchesPerEpoch, {
-      quiet: options.quiet,
-    });
-    let epochCounts = keep(zeros([numCodes])); // codes used this epoch (reset per epoch)
-    let pending: Tensor[] = []; // k-means needs ≥ K vectors: gather batches until there are
-    const t0 = performance.now();
-    for await (const batch of loader.epoch(epoch)) {
+  let pending: Tensor[] = []; // k-means needs ≥ K vectors: gather batches until there are
+  // counts: how often each code was chosen this epoch (reset per epoch, for the usage).
+  let counts: Tensor;
+  ({ params, state, opt, counts } = await trainLoop({
+    label: "vqkd",
+    carry: { params, state, opt, counts: zeros([numCodes]) },
+    epochs: options.epochs,
+    startEpoch,
+    batchesPerEpoch: loader.batchesPerEpoch,
+    batches: (epoch) => loader.epoch(epoch),
+    release: (batch) => [batch.views, batch.labels],
+    startEpochHook: (_epoch, carry) => ({ ...carry, counts: zeros([numCodes]) }),
+    beforeStep: (carry, batch, at) => {
+      if (initted) return { carry };
+      pending.push(tidy(() => projectionsFor(model, carry.params, batch.views.images)));
+      const vectors = pending.reduce((n, t) => n + t.shape[0], 0);
+      if (vectors < numCodes && at.index < loader.batchesPerEpoch - 1) return { carry, skip: true };
+      const quantize = tidy(() =>
+        kmeansInit(foldIn(options.key, 2), carry.state.quantize, concat(pending))
+      );
+      dispose(pending);
+      pending = [];
+      initted = true;
+      return { carry: { ...carry, state: { ...carry.state, quantize } } };
+    },
+    metrics: ["loss", "quant_loss", "rec_loss", "perplexity"],
+    step: (carry, batch, at) => {
       const images = batch.views.images;
-      if (!initted) {
-        pending.push(keep(tidy(() => projectionsFor(model, params, images))));
-        const vectors = pending.reduce((n, t) => n + t.shape[0], 0);
-        if (vectors >= numCodes || batch.step === loader.batchesPerEpoch - 1) {
-          const next = tidy(() =>
-            kmeansInit(foldIn(options.key, 2), state.quantize, concat(pending))
-          );
-          dispose(pending);
-          disposeReplaced(state.quantize, next);
-          pending = [];
-          state = { ...state, quantize: next };
-          initted = true;
-        } else {
-          dispose([batch.views, batch.labels]);
-          continue;
-        }
-      }
-      const stepKey = foldIn(options.key, 1000 + epoch * loader.batchesPerEpoch + batch.step);
-      const out = tidy(() => {
-        const teacherFeatures = options.teacher.features(images);
-        const loss = (
-          p: VqkdParams,
-        ): [Tensor, { state: VqkdState; metrics: Tensor; counts: Tensor }] => {
-          const o = model.apply(p, state, images, { train: true, teacherFeatures, key: stepKey });
-          return [o.loss!, {
-            state: o.state,
-            metrics: stack([
-              o.loss!,
-              o.metrics.quantLoss!,
-              o.metrics.recLoss!,
-              o.metrics.perplexity,
-            ]),
-            counts: o.metrics.counts,
-          }];
-        };
-        const { grads, aux } = valueAndGrad(loss, { hasAux: true })(params);
-        const { updates, state: nextOpt } = optimizer.update(grads, opt, params);
-        return {
-          params: applyUpdates(params, updates),
-          opt: nextOpt,
+      const stepKey = foldIn(options.key, 1000 + at.step);
+      const teacherFeatures = options.teacher.features(images);
+      const loss = (
+        p: VqkdParams,
+      ): [Tensor, { state: VqkdState; metrics: Tensor; counts: Tensor }] => {
+        const o = model.apply(p, carry.state, images, {
+          train: true,
+          teacherFeatures,
+          key: stepKey,
+        });
+        return [o.loss!, {
+          state: o.state,
+          metrics: stack([o.loss!, o.metrics.quantLoss!, o.metrics.recLoss!, o.metrics.perplexity]),
+          counts: o.metrics.counts,
+        }];
+      };
+      const { grads, aux } = valueAndGrad(loss, { hasAux: true })(carry.params);
+      const { updates, state: opt } = optimizer.update(grads, carry.opt, carry.params);
+      return {
+        carry: {
+          params: applyUpdates(carry.params, updates),
           state: aux.state,
-          metrics: aux.metrics,
-          counts: add(epochCounts, aux.counts),
-        };
-      });
-      disposeReplaced({ params, opt, state, epochCounts }, out);
-      dispose([batch.views, batch.labels]);
-      ({ params, opt, state } = out);
-      epochCounts = out.counts;
-      const [loss, quant, rec, perplexity] = await toArray(out.metrics);
-      dispose(out.metrics);
-      const metrics = { loss, quant_loss: quant, rec_loss: rec, perplexity };
-      options.onStep?.({ epoch, step: batch.step, ...metrics });
-      bar.update(batch.step + 1, { loss, rec: rec, ppl: perplexity });
-    }
-    const used = (await toArray(tidy(() => sum(cast(greater(epochCounts, 0), "int32")))))[0];
-    dispose(epochCounts);
-    usage = [...usage, used / numCodes];
-    bar.done({
-      usage: `${(100 * used / numCodes).toFixed(1)}%`,
-      "img/s": Math.round(
-        (loader.batchesPerEpoch * options.batchSize) / ((performance.now() - t0) / 1000),
-      ),
-    });
-    if (options.checkpoint) {
-      await saveCheckpoint(options.checkpoint, { params, state, opt, epoch, usage });
-    }
-  }
-  dispose(opt);
+          opt,
+          counts: add(carry.counts, aux.counts),
+        },
+        metrics: aux.metrics,
+      };
+    },
+    onStep: (m, at) => options.onStep?.({ epoch: at.epoch, step: at.index, ...m }),
+    show: (m) => ({ loss: m.loss, rec: m.rec_loss, ppl: m.perplexity }),
+    endEpoch: async (carry, { epoch, seconds }) => {
+      const usedCodes = tidy(() => sum(cast(greater(carry.counts, 0), "int32")));
+      const used = (await toArray(usedCodes))[0];
+      dispose(usedCodes);
+      usage = [...usage, used / numCodes];
+      const { params, state, opt } = carry;
+      if (options.checkpoint) {
+        await saveCheckpoint(options.checkpoint, { params, state, opt, epoch, usage });
+      }
+      return {
+        show: {
+          usage: `${(100 * used / numCodes).toFixed(1)}%`,
+          "img/s": Math.round(loader.batchesPerEpoch * options.batchSize / seconds),
+        },
+      };
+    },
+    quiet: options.quiet,
+  }));
+  dispose([opt, counts]);
   return { model, params, state, usage };
 }
 

@@ -4,7 +4,8 @@
 
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { PRESETS, runPipeline } from "../../beit/pipeline.ts";
+import { runPipeline } from "../../beit/pipeline.ts";
+import { PRESETS } from "../../beit/presets.ts";
 import { main as pretrain } from "../../beit/pretrain_cli.ts";
 import { main as tokenize } from "../../vqkd/tokenize_cli.ts";
 import { TINY } from "./tiny_preset.ts";

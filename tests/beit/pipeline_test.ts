@@ -2,7 +2,8 @@
 // report is written, a rerun skips the finished stages; and the CLI's bad-flag errors.
 
 import assert from "node:assert/strict";
-import { accuracyStandardError, runPipeline } from "../../beit/pipeline.ts";
+import { runPipeline } from "../../beit/pipeline.ts";
+import { accuracyStandardError } from "../../beit/report.ts";
 import { TINY } from "./tiny_preset.ts";
 import { main } from "../../beit/pretrain_cli.ts";
 

@@ -1,6 +1,6 @@
 // A preset small enough for tests: every stage of the pipeline on a few dozen images.
 
-import { type Preset, PRESETS } from "../../beit/pipeline.ts";
+import { type Preset, PRESETS } from "../../beit/presets.ts";
 
 /** Every stage and row of the pipeline, on 48 training and 32 test images. */
 export const TINY: Preset = {

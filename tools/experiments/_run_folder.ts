@@ -3,7 +3,7 @@
 
 import { loadFashionMnistRaw } from "../../data/fashion_mnist.ts";
 import type { HostDataset } from "../../data/loader.ts";
-import type { Preset } from "../../beit/pipeline.ts";
+import type { Preset } from "../../beit/presets.ts";
 
 /** A run's recipe as a preset, its seed, and its training and test data. */
 export interface RunFolder {

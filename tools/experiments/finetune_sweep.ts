@@ -13,7 +13,7 @@
 import { parseArgs } from "node:util";
 import { foldIn, key, useBackend } from "../../tensor/mod.ts";
 import { loadCheckpoint } from "../../nn/io/checkpoint.ts";
-import { beitModelConfig } from "../../beit/pipeline.ts";
+import { beitModelConfig } from "../../beit/presets.ts";
 import { readRunFolder } from "./_run_folder.ts";
 import { beitPretrainModel, type BeitPretrainParams } from "../../beit/model.ts";
 import { finetuneBeit } from "../../beit/finetune.ts";

@@ -5,7 +5,8 @@
 //   deno run tools/experiments/preset_json.ts [default|quick|results] [--seed N]
 
 import { parseArgs } from "node:util";
-import { PRESETS, runKey } from "../../beit/pipeline.ts";
+import { PRESETS } from "../../beit/presets.ts";
+import { runKey } from "../../beit/run_folder.ts";
 
 const { values, positionals } = parseArgs({
   args: Deno.args,

@@ -11,7 +11,7 @@
 import { parseArgs } from "node:util";
 import { dispose, foldIn, key, type Tensor, tensor, useBackend } from "../../tensor/mod.ts";
 import { loadCheckpoint } from "../../nn/io/checkpoint.ts";
-import { beitModelConfig } from "../../beit/pipeline.ts";
+import { beitModelConfig } from "../../beit/presets.ts";
 import { readRunFolder } from "./_run_folder.ts";
 import { beitPretrainModel, type BeitPretrainParams } from "../../beit/model.ts";
 import { extractFeatures, linearProbe } from "../../beit/probe.ts";

@@ -3,7 +3,7 @@
 
 import type { TypedArray } from "../../dtype.ts";
 import { allocArray } from "../../dtype.ts";
-import { type Shape, sizeOf } from "../../shape.ts";
+import { isRowMajor, type Shape, sizeOf } from "../../shape.ts";
 import { checkLive, type View } from "../../tensor.ts";
 
 /**
@@ -37,13 +37,7 @@ export function elementOffsets(
 
 /** Whether a view reads `size` consecutive elements starting at its offset. */
 export function isDense(x: View): boolean {
-  let expected = 1;
-  for (let i = x.shape.length - 1; i >= 0; i--) {
-    if (x.shape[i] === 1) continue;
-    if (x.strides[i] !== expected) return false;
-    expected *= x.shape[i];
-  }
-  return true;
+  return isRowMajor(x.shape, x.strides);
 }
 
 /** The CPU storage array behind a view (which must not be disposed). */

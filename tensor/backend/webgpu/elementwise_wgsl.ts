@@ -4,6 +4,7 @@
 
 import type { BinaryOp, UnaryOp } from "../../backend.ts";
 import type { DType } from "../../dtype.ts";
+import { paramLayout } from "./params.ts";
 import {
   LINEAR_INDEX,
   MATH,
@@ -301,7 +302,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 `;
 }
 
-/** `out[i] = value` (the value's bit pattern is in word 1). */
+/** The fill kernel's parameters: how many words, and the value's bit pattern. */
+export const FILL_PARAMS = paramLayout({ n: "u32", bits: "u32" });
+
+/** `out[i] = value`, with FILL_PARAMS. */
 export function fillSource(): string {
   return /* wgsl */ `
 @group(0) @binding(0) var<storage, read_write> out: array<u32>;
@@ -313,8 +317,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let first = linearIndex(wid, nwg, lid) * ELEMENTS;
   for (var j = 0u; j < ELEMENTS; j++) {
     let i = first + j;
-    if (i >= P(0u)) { return; }
-    out[i] = P(1u);
+    if (i >= ${FILL_PARAMS.read("n")}) { return; }
+    out[i] = ${FILL_PARAMS.read("bits")};
   }
 }
 `;
@@ -348,12 +352,30 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 }
 
 /**
+ * The AdamW step's parameters: n, the offsets of g, m, v and p, and the constants; 1 − b1
+ * and 1 − b2 are taken on the host in float64 (1 − f32(0.999) in float32 is 1.3e-5 off).
+ */
+export const ADAM_PARAMS = paramLayout({
+  n: "u32",
+  offsets: ["u32", 4],
+  b1: "f32",
+  b2: "f32",
+  c1: "f32",
+  c2: "f32",
+  eps: "f32",
+  learningRate: "f32",
+  weightDecay: "f32",
+  oneMinusB1: "f32",
+  oneMinusB2: "f32",
+});
+
+/**
  * One fused AdamW step (Backend.adamStep): out = [update | m' | v'], one invocation per
- * element. Params: 0 n, 1–4 offsets of g, m, v, p, 5–11 b1, b2, c1, c2, eps, learning
- * rate, weight decay, 12–13 1 − b1 and 1 − b2 (f32 bits; the differences are taken on the
- * host in float64: 1 − f32(0.999) in float32 is 1.3e-5 off).
+ * element, with ADAM_PARAMS.
  */
 export function adamStepSource(): string {
+  const layout = ADAM_PARAMS;
+  const at = (k: number) => layout.read("offsets", `${k}u`);
   return /* wgsl */ `
 @group(0) @binding(0) var<storage, read> g: array<f32>;
 @group(0) @binding(1) var<storage, read> m: array<f32>;
@@ -366,13 +388,14 @@ ${LINEAR_INDEX}
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
   let i = linearIndex(wid, nwg, lid);
-  let n = P(0u);
+  let n = ${layout.read("n")};
   if (i >= n) { return; }
-  let gi = g[P(1u) + i];
-  let mu = Pf(5u) * m[P(2u) + i] + Pf(12u) * gi;
-  let nu = Pf(6u) * v[P(3u) + i] + Pf(13u) * (gi * gi);
-  let step = mu / Pf(7u) / (sqrt(nu / Pf(8u)) + Pf(9u)) + Pf(11u) * p[P(4u) + i];
-  out[i] = -Pf(10u) * step;
+  let gi = g[${at(0)} + i];
+  let mu = ${layout.read("b1")} * m[${at(1)} + i] + ${layout.read("oneMinusB1")} * gi;
+  let nu = ${layout.read("b2")} * v[${at(2)} + i] + ${layout.read("oneMinusB2")} * (gi * gi);
+  let step = mu / ${layout.read("c1")} / (sqrt(nu / ${layout.read("c2")}) + ${layout.read("eps")}) +
+    ${layout.read("weightDecay")} * p[${at(3)} + i];
+  out[i] = -${layout.read("learningRate")} * step;
   out[n + i] = mu;
   out[2u * n + i] = nu;
 }

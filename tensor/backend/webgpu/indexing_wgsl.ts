@@ -11,11 +11,16 @@
 // produces (a cross-entropy's one label per row).
 
 import type { DType } from "../../dtype.ts";
+import { elementwiseExtra, MAX_RANK, paramLayout } from "./params.ts";
 import { LINEAR_INDEX, paramsBlock, storageType, VIEW_INDEX } from "./wgsl_common.ts";
 
-/** Params: elementwise layout over the index shape, view 0 = index, view 1 = x without axis; then axis size, axis stride. */
+/**
+ * Params: elementwise words over the index shape (view 0 the index, view 1 x with a zero
+ * stride along the axis), then the axis' size and stride.
+ */
 export function gatherSource(dtype: DType): string {
   const st = storageType(dtype);
+  const extra = elementwiseExtra(2);
   return /* wgsl */ `
 @group(0) @binding(0) var<storage, read> index: array<i32>;
 @group(0) @binding(1) var<storage, read> x: array<${st}>;
@@ -28,22 +33,32 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         @builtin(local_invocation_index) lid: u32) {
   let i = linearIndex(wid, nwg, lid);
   if (i >= P(0u)) { return; }
-  let size = Pi(30u);
+  let size = Pi(${extra}u);
   var k = index[viewIndex(i, 0u)];
   if (k < 0) { k += size; }
   if (k < 0 || k >= size) { out[i] = ${st}(0); return; }
-  out[i] = x[u32(i32(viewIndex(i, 1u)) + k * Pi(31u))];
+  out[i] = x[u32(i32(viewIndex(i, 1u)) + k * Pi(${extra + 1}u))];
 }
 `;
 }
 
-/**
- * Params: 0 n, 1 rank, 2 axis, 3 index offset, 4 updates offset, 5–12 out shape,
- * 13–20 index shape, 21–28 index strides, 29–36 updates strides.
- * `out` already holds a contiguous copy of x.
- */
+/** scatterAdd's parameters: outputs, rank, axis, the output's shape, and the index and updates views. */
+export const SCATTER_ADD_PARAMS = paramLayout({
+  n: "u32",
+  rank: "u32",
+  axis: "u32",
+  indexOffset: "i32",
+  updatesOffset: "i32",
+  shape: ["u32", MAX_RANK],
+  indexShape: ["u32", MAX_RANK],
+  indexStrides: ["i32", MAX_RANK],
+  updatesStrides: ["i32", MAX_RANK],
+});
+
+/** scatterAdd with SCATTER_ADD_PARAMS; `out` already holds a contiguous copy of x. */
 export function scatterAddSource(dtype: DType): string {
   const st = storageType(dtype);
+  const p = SCATTER_ADD_PARAMS;
   return /* wgsl */ `
 @group(0) @binding(0) var<storage, read> index: array<i32>;
 @group(0) @binding(1) var<storage, read> updates: array<${st}>;
@@ -54,31 +69,31 @@ ${LINEAR_INDEX}
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
   let i = linearIndex(wid, nwg, lid);
-  if (i >= P(0u)) { return; }
-  let rank = P(1u);
-  let axis = P(2u);
+  if (i >= ${p.read("n")}) { return; }
+  let rank = ${p.read("rank")};
+  let axis = ${p.read("axis")};
   var rem = i;
   var want = 0;
-  var ib = Pi(3u);
-  var ub = Pi(4u);
+  var ib = ${p.read("indexOffset")};
+  var ub = ${p.read("updatesOffset")};
   for (var d = i32(rank) - 1; d >= 0; d--) {
     let du = u32(d);
-    let c = rem % P(5u + du);
-    rem = rem / P(5u + du);
+    let c = rem % ${p.read("shape", "du")};
+    rem = rem / ${p.read("shape", "du")};
     if (du == axis) {
       want = i32(c);
     } else {
-      if (c >= P(13u + du)) { return; } // no index entry lands on this row
-      ib += i32(c) * Pi(21u + du);
-      ub += i32(c) * Pi(29u + du);
+      if (c >= ${p.read("indexShape", "du")}) { return; } // no index entry lands on this row
+      ib += i32(c) * ${p.read("indexStrides", "du")};
+      ub += i32(c) * ${p.read("updatesStrides", "du")};
     }
   }
-  let size = i32(P(5u + axis));
+  let size = i32(${p.read("shape", "axis")});
   var acc = ${st}(0);
-  for (var j = 0u; j < P(13u + axis); j++) {
-    var k = index[u32(ib + i32(j) * Pi(21u + axis))];
+  for (var j = 0u; j < ${p.read("indexShape", "axis")}; j++) {
+    var k = index[u32(ib + i32(j) * ${p.read("indexStrides", "axis")})];
     if (k < 0) { k += size; }
-    if (k == want) { acc += updates[u32(ub + i32(j) * Pi(29u + axis))]; }
+    if (k == want) { acc += updates[u32(ub + i32(j) * ${p.read("updatesStrides", "axis")})]; }
   }
   out[i] = out[i] + acc;
 }

@@ -16,13 +16,34 @@
 // A is m4, scalar dot products of two k4 vectors when both are k4.
 // bench/webgpu_bench.ts measures them; tools/experiments/wgsl_matmul_minimal.ts compares block
 // sizes of a plain kernel on raw WebGPU, reading storage buffers or textures.
-//
-// Parameter words: 0 M, 1 K, 2 N, 3 batch rank, 4 A offset, 5 B offset, 6 A row stride,
-// 7 A k stride, 8 B k stride, 9 B column stride, 10–15 batch shape, 16–21 A batch
-// strides, 22–27 B batch strides, 28 bias offset (variants with a bias).
 
 import { TEXTURE_ROW } from "./context.ts";
+import { paramLayout } from "./params.ts";
 import { paramsBlock, textureInput } from "./wgsl_common.ts";
+
+/** The most batch axes a product addresses (after collapsing). */
+export const MATMUL_MAX_BATCH_RANK = 6;
+
+/**
+ * The storage kernels' parameters: sizes, the batch's rank and shape, and each operand's
+ * offset, row and column strides and batch strides (a: [M, K], b: [K, N]).
+ */
+export const MATMUL_PARAMS = paramLayout({
+  m: "u32",
+  k: "u32",
+  n: "u32",
+  batchRank: "u32",
+  aOffset: "i32",
+  bOffset: "i32",
+  aRow: "i32",
+  aCol: "i32",
+  bRow: "i32",
+  bCol: "i32",
+  batchShape: ["u32", MATMUL_MAX_BATCH_RANK],
+  aBatch: ["i32", MATMUL_MAX_BATCH_RANK],
+  bBatch: ["i32", MATMUL_MAX_BATCH_RANK],
+  biasOffset: "u32",
+});
 
 export type AMode = "k4" | "m4" | "s";
 export type BMode = "n4" | "k4" | "s";
@@ -185,13 +206,14 @@ export function matmulSource(tile: MatmulTile): string {
         : acc === "rows"
         ? `acc${Math.floor(r / 4)}_${c}[${r % 4}]`
         : `acc${r}_${c}`;
-      const biased = tile.bias ? ` + bias[P(28u) + c0 + ${c}u]` : "";
+      const biased = tile.bias ? ` + bias[${MATMUL_PARAMS.read("biasOffset")} + c0 + ${c}u]` : "";
       stores.push(
         `if (r0 + ${r}u < M && c0 + ${c}u < N) { out[outBase + (r0 + ${r}u) * N + c0 + ${c}u] = ${value}${biased}; }`,
       );
     }
   }
 
+  const p = MATMUL_PARAMS;
   const aDecl = a === "s" ? "a1: array<f32>" : "a4: array<vec4<f32>>";
   const bDecl = b === "s" ? "b1: array<f32>" : "b4: array<vec4<f32>>";
   return /* wgsl */ `
@@ -203,24 +225,24 @@ ${paramsBlock(tile.bias ? 4 : 3)}
 
 @compute @workgroup_size(${MATMUL_WG}, ${MATMUL_WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let M = P(0u);
-  let K = P(1u);
-  let N = P(2u);
+  let M = ${p.read("m")};
+  let K = ${p.read("k")};
+  let N = ${p.read("n")};
   // Offsets of this batch's matrices (batch index = workgroup z).
   var rem = wid.z;
-  var aBase = Pi(4u);
-  var bBase = Pi(5u);
-  for (var d = i32(P(3u)) - 1; d >= 0; d--) {
-    let size = P(10u + u32(d));
+  var aBase = ${p.read("aOffset")};
+  var bBase = ${p.read("bOffset")};
+  for (var d = i32(${p.read("batchRank")}) - 1; d >= 0; d--) {
+    let size = ${p.read("batchShape", "u32(d)")};
     let i = i32(rem % size);
     rem = rem / size;
-    aBase += i * Pi(16u + u32(d));
-    bBase += i * Pi(22u + u32(d));
+    aBase += i * ${p.read("aBatch", "u32(d)")};
+    bBase += i * ${p.read("bBatch", "u32(d)")};
   }
-  let ar = Pi(6u);
-  let ak = Pi(7u);
-  let bk = Pi(8u);
-  let bc = Pi(9u);
+  let ar = ${p.read("aRow")};
+  let ak = ${p.read("aCol")};
+  let bk = ${p.read("bRow")};
+  let bc = ${p.read("bCol")};
   let outBase = wid.z * M * N;
   let r0 = (wid.y * ${MATMUL_WG}u + lid.y) * ${tm}u;
   let c0 = (wid.x * ${MATMUL_WG}u + lid.x) * ${tn}u;
@@ -252,12 +274,27 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
 // whose columns) are contiguous and 4-aligned is read straight from a texture copy of its
 // buffer (a copy command, memcpy speed); any other (odd sizes, several batch axes) is
 // first packed into the natural layout by a small kernel that reads through the strides.
-//
-// Pack parameter words: 0 rows R, 1 columns C, 2 batch rank, 3 offset, 4 row stride,
-// 5 column stride, 6 rows of all batches, 10–15 batch shape, 16–21 batch strides.
+
+/**
+ * The pack kernel's parameters: the operand's rows R and columns C, its offset and strides,
+ * the rows of all batches together, and the batch's rank, shape and strides (rank 0 for an
+ * operand shared by every batch).
+ */
+export const PACK_PARAMS = paramLayout({
+  rows: "u32",
+  cols: "u32",
+  batchRank: "u32",
+  offset: "i32",
+  rowStride: "i32",
+  colStride: "i32",
+  packedRows: "u32",
+  batchShape: ["u32", MATMUL_MAX_BATCH_RANK],
+  batchStrides: ["i32", MATMUL_MAX_BATCH_RANK],
+});
 
 /** Packs a strided [batch…, R, C] view into rows of ⌈C/4⌉ texels (see above). */
 export function matmulPackSource(): string {
+  const p = PACK_PARAMS;
   return /* wgsl */ `
 ${textureInput("src", 0)}
 @group(0) @binding(1) var dst: texture_storage_2d<rgba32float, write>;
@@ -265,18 +302,18 @@ ${paramsBlock(2)}
 
 @compute @workgroup_size(${MATMUL_WG}, ${MATMUL_WG})
 fn main(@builtin(global_invocation_id) g: vec3<u32>) {
-  let R = P(0u);
-  let C = P(1u);
+  let R = ${p.read("rows")};
+  let C = ${p.read("cols")};
   let rowTexels = (C + 3u) / 4u;
-  if (g.x >= rowTexels || g.y >= P(6u)) { return; }
+  if (g.x >= rowTexels || g.y >= ${p.read("packedRows")}) { return; }
   var rem = g.y / R;
-  var base = Pi(3u) + i32(g.y % R) * Pi(4u);
-  for (var d = i32(P(2u)) - 1; d >= 0; d--) {
-    let size = P(10u + u32(d));
-    base += i32(rem % size) * Pi(16u + u32(d));
+  var base = ${p.read("offset")} + i32(g.y % R) * ${p.read("rowStride")};
+  for (var d = i32(${p.read("batchRank")}) - 1; d >= 0; d--) {
+    let size = ${p.read("batchShape", "u32(d)")};
+    base += i32(rem % size) * ${p.read("batchStrides", "u32(d)")};
     rem = rem / size;
   }
-  let cs = Pi(5u);
+  let cs = ${p.read("colStride")};
   var v = vec4<f32>(0.0);
   for (var j = 0u; j < 4u; j++) {
     let c = g.x * 4u + j;
@@ -309,18 +346,30 @@ export interface MatmulTextureTile {
   /** Texel layouts of A and B (default natural). */
   a?: TexelLayout;
   b?: TexelLayout;
-  /** Adds a bias `[N]` to every row (parameter word 11: its offset). */
+  /** Adds a bias `[N]` to every row (at TEXTURE_MATMUL_PARAMS' biasOffset). */
   bias?: boolean;
 }
 
 /**
+ * The texture kernel's parameters: sizes; per operand (`a`, `b`) four words: its first
+ * texel, texels between lines (rows of a natural operand, columns of a transposed one),
+ * texels between batch matrices along the outer and along the inner batch axis; the bias
+ * offset; the inner batch axis' size (batch z is (z / size, z % size): two batch axes, as
+ * attention's [B, H] over views of [B, T, H, d], need no packing).
+ */
+export const TEXTURE_MATMUL_PARAMS = paramLayout({
+  m: "u32",
+  k: "u32",
+  n: "u32",
+  a: ["u32", 4],
+  b: ["u32", 4],
+  biasOffset: "u32",
+  innerSize: "u32",
+});
+
+/**
  * Register-blocked matmul over two rgba32f textures in the linear texel layout of
- * textureOf / matmulPackSource. Params: 0 M, 1 K, 2 N, then per operand (A at 3, B at 7)
- * its first texel, texels between lines (rows of a natural operand, columns of a
- * transposed one), texels between batch matrices along the outer and the inner batch
- * axis; 11 the bias offset; 12 the inner batch axis' size (batch z is (z / size, z %
- * size): two batch axes, as attention's [B, H] over views of [B, T, H, d], need no
- * packing).
+ * textureOf / matmulPackSource, with the parameters of TEXTURE_MATMUL_PARAMS.
  *
  * Every step of the k loop covers 4 values of k. For each kk of the 4 the kernel needs
  * a(r, kk) for its TM rows (scalars) and b(kk, ·) for its TN columns (vec4s of 4
@@ -329,6 +378,7 @@ export interface MatmulTextureTile {
  * texel per column, and a 4×4 block of them is transposed in registers.
  */
 export function matmulTextureSource(tile: MatmulTextureTile): string {
+  const p = TEXTURE_MATMUL_PARAMS;
   const { tm, tn, vecOut, wgx, wgy } = tile;
   const aT = tile.a === "transposed";
   const bT = tile.b === "transposed";
@@ -364,7 +414,8 @@ export function matmulTextureSource(tile: MatmulTextureTile): string {
   // With a bias, each quad of columns loads its 4 values once (clamped at the edge).
   if (tile.bias) {
     for (const q of quads) {
-      const at = (j: number) => `bias[P(11u) + min(4u * (q0 + ${q}u) + ${j}u, N - 1u)]`;
+      const at = (j: number) =>
+        `bias[${p.read("biasOffset")} + min(4u * (q0 + ${q}u) + ${j}u, N - 1u)]`;
       stores.push(`let bias${q} = vec4<f32>(${range(4).map(at).join(", ")});`);
     }
   }
@@ -410,16 +461,16 @@ ${paramsBlock(tile.bias ? 4 : 3)}
 
 @compute @workgroup_size(${wgx}, ${wgy})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let M = P(0u);
-  let K = P(1u);
-  let N = P(2u);
+  let M = ${p.read("m")};
+  let K = ${p.read("k")};
+  let N = ${p.read("n")};
   let nq = (N + 3u) / 4u;
-  let outer = wid.z / P(12u);
-  let inner = wid.z % P(12u);
-  let aFirst = P(3u) + outer * P(5u) + inner * P(6u);
-  let aStep = P(4u);
-  let bFirst = P(7u) + outer * P(9u) + inner * P(10u);
-  let bStep = P(8u);
+  let outer = wid.z / ${p.read("innerSize")};
+  let inner = wid.z % ${p.read("innerSize")};
+  let aFirst = ${p.read("a", "0u")} + outer * ${p.read("a", "2u")} + inner * ${p.read("a", "3u")};
+  let aStep = ${p.read("a", "1u")};
+  let bFirst = ${p.read("b", "0u")} + outer * ${p.read("b", "2u")} + inner * ${p.read("b", "3u")};
+  let bStep = ${p.read("b", "1u")};
   let outBase = wid.z * M * N;
   let r0 = (wid.y * ${wgy}u + lid.y) * ${tm}u;
   let q0 = (wid.x * ${wgx}u + lid.x) * ${tn / 4}u;

@@ -5,12 +5,22 @@
 // softmax the maximum, the sum of exponentials and the outputs. Inputs are contiguous;
 // read from textures on CPU adapters, 4 values at a time where rows are 4-aligned (the
 // "vec4" layout, which also stores 4 outputs at once).
-//
-// Parameter words: 0 rows R, 1 row length D, 2 offset of the first row input (x, or y for
-// softmax's gradient), 3 offset of the second (g), 4 weight offset, 5 bias offset, 6 eps
-// (f32 bits).
 
+import { paramLayout } from "./params.ts";
 import { LINEAR_INDEX, MATH, paramsBlock, textureInput } from "./wgsl_common.ts";
+
+/**
+ * The row kernels' parameters: rows R, row length D, the offsets of the row inputs (x, or
+ * y for softmax's gradient; then g), of the weight and the bias, and layer norm's eps.
+ */
+export const ROW_PARAMS = paramLayout({
+  rows: "u32",
+  d: "u32",
+  inputOffsets: ["u32", 2],
+  weightOffset: "u32",
+  biasOffset: "u32",
+  eps: "f32",
+});
 
 /** How a row kernel reads its rows. */
 export interface RowLayout {
@@ -74,8 +84,8 @@ function rowExpressions(layout: RowLayout) {
 }
 
 /**
- * A whole row kernel: `rowInputs` bound first (names, in the order of parameter words 2,
- * 3), then `[D]` parameters, the output, the parameters; `body` runs per row with `row`,
+ * A whole row kernel: `rowInputs` bound first (names, in the order of ROW_PARAMS'
+ * inputOffsets), then `[D]` parameters, the output, the parameters; `body` runs per row with `row`,
  * `D`, `<input>Base` and `<param>Base` defined.
  */
 function rowProgram(
@@ -96,9 +106,14 @@ function rowProgram(
       layout.vec4 ? "out4: array<vec4<f32>>" : "out1: array<f32>"
     };`,
   );
+  const p = ROW_PARAMS;
   const bases = [
-    ...rowInputs.map((name, i) => `let ${name}Base = P(${2 + i}u) + row * D;`),
-    ...parameters.map((name) => `let ${name}Base = P(${name === "weight" ? 4 : 5}u);`),
+    ...rowInputs.map((name, i) =>
+      `let ${name}Base = ${p.read("inputOffsets", `${i}u`)} + row * D;`
+    ),
+    ...parameters.map((name) =>
+      `let ${name}Base = ${p.read(name === "weight" ? "weightOffset" : "biasOffset")};`
+    ),
   ];
   return /* wgsl */ `
 ${bindings.join("\n")}
@@ -110,8 +125,8 @@ ${MATH}
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
   let row = linearIndex(wid, nwg, lid);
-  if (row >= P(0u)) { return; }
-  let D = P(1u);
+  if (row >= ${p.read("rows")}) { return; }
+  let D = ${p.read("d")};
   ${bases.join("\n  ")}
 ${body}
 }
@@ -133,7 +148,7 @@ export function layerNormSource(v: LayerNormVariant): string {
     let c = ${X} - mean;
     squares += ${total("c * c")};
   }
-  let rstd = 1.0 / sqrt(squares / f32(D) + Pf(6u));`;
+  let rstd = 1.0 / sqrt(squares / f32(D) + ${ROW_PARAMS.read("eps")});`;
   const body = grad
     ? /* wgsl */ `${stats}
   // h = g·weight; dx = rstd · (h − mean(h) − x̂ · mean(h·x̂))

@@ -1,6 +1,8 @@
 // Host-side helpers that turn views into kernel parameters: dimension collapsing (so a
-// contiguous tensor is one long row and most broadcasts are two axes) and the word
-// layout that VIEW_INDEX in wgsl_common.ts reads.
+// contiguous tensor is one long row and most broadcasts are two axes), the word layout
+// that VIEW_INDEX in wgsl_common.ts reads, and `paramLayout`, which describes every other
+// kernel's parameter words once for both the TypeScript that writes them and the WGSL
+// that reads them.
 
 import type { Shape } from "../../shape.ts";
 import { ELEMENTS_PER_INVOCATION } from "./wgsl_common.ts";
@@ -40,10 +42,20 @@ export function collapse(
   return { shape: dims, strides };
 }
 
+/** The first word after the elementwise parameters of `views` views (where `extra` goes). */
+export function elementwiseExtra(views: number): number {
+  return 10 + 10 * views;
+}
+
+/** The mode words of the first `views` views in elementwise params (see ViewModes). */
+export function viewModes(params: Uint32Array, views: number): number[] {
+  return Array.from({ length: views }, (_, k) => params[11 + 10 * k]);
+}
+
 /**
  * Parameter words for an elementwise kernel over `shape` reading `views` (all of that
  * shape): 0 n, 1 rank, 2–9 shape, then per view: offset, contiguous flag, 8 strides.
- * `extra` words follow the views.
+ * `extra` words follow the views (from `elementwiseExtra(views.length)` on).
  */
 export function elementwiseParams(
   shape: Shape,
@@ -57,7 +69,7 @@ export function elementwiseParams(
       `Cannot run a WebGPU kernel on a view with more than ${MAX_RANK} non-trivial axes`,
     );
   }
-  const words = new Uint32Array(10 + 10 * views.length + extra.length);
+  const words = new Uint32Array(elementwiseExtra(views.length) + extra.length);
   words[0] = n;
   words[1] = dims.length;
   dims.forEach((d, i) => (words[2 + i] = d));
@@ -80,7 +92,7 @@ export function elementwiseParams(
       strides[k].forEach((s, i) => (asInt[base + 2 + i] = s));
     }
   });
-  words.set(extra, 10 + 10 * views.length);
+  words.set(extra, elementwiseExtra(views.length));
   return words;
 }
 
@@ -116,4 +128,73 @@ export function grid(n: number, limit: number): [number, number] {
 /** Grid for an elementwise kernel, whose invocations each handle ELEMENTS_PER_INVOCATION outputs. */
 export function elementwiseGrid(n: number, limit: number): [number, number] {
   return grid(Math.ceil(n / ELEMENTS_PER_INVOCATION), limit);
+}
+
+/** A parameter field: a word's type, or a type and a number of words. */
+export type FieldSpec = "u32" | "i32" | "f32" | readonly ["u32" | "i32" | "f32", number];
+
+/**
+ * A kernel's parameter words, described once: its fields in order, each one word or an
+ * array of words. The host fills the words with `pack` and the kernel's WGSL reads them with
+ * `read`, both by field name, so the two sides cannot disagree on where a field lives.
+ */
+export interface ParamLayout<F extends Record<string, FieldSpec>> {
+  /** Words in all. */
+  readonly words: number;
+  /** The first word of every field. */
+  readonly at: { readonly [K in keyof F]: number };
+  /**
+   * The WGSL expression reading a field (as its type: `P`, `Pi` or `Pf` of paramsBlock), or
+   * entry `index` (a WGSL u32 expression) of an array field.
+   */
+  read(name: keyof F & string, index?: string): string;
+  /** The words holding these values (fields not given are 0; arrays may be shorter). */
+  pack(values: { readonly [K in keyof F]?: number | readonly number[] }): Uint32Array;
+}
+
+/**
+ * Describes a kernel's parameter words (see ParamLayout).
+ *
+ * @param fields the fields in word order, e.g. `{ n: "u32", eps: "f32", strides: ["i32", 8] }`
+ */
+export function paramLayout<F extends Record<string, FieldSpec>>(fields: F): ParamLayout<F> {
+  const at: Record<string, number> = {};
+  const types: Record<string, { type: "u32" | "i32" | "f32"; length: number }> = {};
+  let words = 0;
+  for (const [name, spec] of Object.entries(fields)) {
+    const [type, length] = typeof spec === "string" ? [spec, 1] : spec;
+    at[name] = words;
+    types[name] = { type, length };
+    words += length;
+  }
+  if (words > 128) {
+    throw new Error(`Internal error: ${words} parameter words (paramsBlock holds 128)`);
+  }
+  const reader = { u32: "P", i32: "Pi", f32: "Pf" } as const;
+  return {
+    words,
+    at: at as { [K in keyof F]: number },
+    read(name, index) {
+      const { type } = types[name];
+      return `${reader[type]}(${at[name]}u${index === undefined ? "" : ` + ${index}`})`;
+    },
+    pack(values) {
+      const out = new Uint32Array(words);
+      const asInt = new Int32Array(out.buffer);
+      const asFloat = new Float32Array(out.buffer);
+      for (const [name, value] of Object.entries(values)) {
+        if (value === undefined) continue;
+        const { type, length } = types[name];
+        const list = typeof value === "number" ? [value] : value;
+        if (list.length > length) {
+          throw new Error(
+            `Internal error: parameter ${name} holds ${length} words, got ${list.length}`,
+          );
+        }
+        const view = type === "u32" ? out : type === "i32" ? asInt : asFloat;
+        list.forEach((v, i) => (view[at[name] + i] = v));
+      }
+      return out;
+    },
+  };
 }

@@ -7,13 +7,35 @@
 //
 // argmax/argmin keep (value, index) pairs: the first extreme index wins, NaN counts as
 // the extreme (NumPy's rule), so merging prefers the better value, then the lower index.
-//
-// Parameter words: 0 outputs, 1 row length, 2 outer rank, 3 inner rank, 4 offset,
-// 5–12 outer shape, 13–20 outer strides, 21–28 inner shape, 29–36 inner strides.
 
 import type { ReduceOp } from "../../backend.ts";
 import type { DType } from "../../dtype.ts";
+import { MAX_RANK, paramLayout } from "./params.ts";
 import { LINEAR_INDEX, MATH, paramsBlock, storageType, textureInput } from "./wgsl_common.ts";
+
+/**
+ * The reductions' parameters: outputs and the length of each reduced row; the offset; the
+ * kept (outer) axes and the reduced (inner) axes, each as rank, shape and strides.
+ */
+export const REDUCE_PARAMS = paramLayout({
+  outputs: "u32",
+  rowLength: "u32",
+  outerRank: "u32",
+  innerRank: "u32",
+  offset: "i32",
+  outerShape: ["u32", MAX_RANK],
+  outerStrides: ["i32", MAX_RANK],
+  innerShape: ["u32", MAX_RANK],
+  innerStrides: ["i32", MAX_RANK],
+});
+
+/** The column sums' parameters (in texels): columns, rows, first texel, texels between rows. */
+export const COLUMN_SUM_PARAMS = paramLayout({
+  columns: "u32",
+  rows: "u32",
+  first: "u32",
+  step: "u32",
+});
 
 export type ReduceSchedule = "thread" | "group";
 
@@ -44,6 +66,7 @@ export function reduceSource(
   const strictly = op === "argmin" ? "b < a" : "b > a";
   const out = storageType(outDtype);
   const final = (v: string) => (arg ? `i32(${v})` : out === acc ? v : `${out}(${v})`);
+  const p = REDUCE_PARAMS;
   const common = /* wgsl */ `
 ${
     textured
@@ -56,21 +79,21 @@ ${LINEAR_INDEX}
 ${MATH}
 fn outerOffset(o: u32) -> i32 {
   var rem = o;
-  var at = i32(P(4u));
-  for (var d = i32(P(2u)) - 1; d >= 0; d--) {
-    let size = P(5u + u32(d));
-    at += i32(rem % size) * Pi(13u + u32(d));
+  var at = ${p.read("offset")};
+  for (var d = i32(${p.read("outerRank")}) - 1; d >= 0; d--) {
+    let size = ${p.read("outerShape", "u32(d)")};
+    at += i32(rem % size) * ${p.read("outerStrides", "u32(d)")};
     rem = rem / size;
   }
   return at;
 }
 fn innerOffset(j: u32) -> i32 {
-  if (P(3u) == 1u) { return i32(j) * Pi(29u); }
+  if (${p.read("innerRank")} == 1u) { return i32(j) * ${p.read("innerStrides")}; }
   var rem = j;
   var at = 0;
-  for (var d = i32(P(3u)) - 1; d >= 0; d--) {
-    let size = P(21u + u32(d));
-    at += i32(rem % size) * Pi(29u + u32(d));
+  for (var d = i32(${p.read("innerRank")}) - 1; d >= 0; d--) {
+    let size = ${p.read("innerShape", "u32(d)")};
+    at += i32(rem % size) * ${p.read("innerStrides", "u32(d)")};
     rem = rem / size;
   }
   return at;
@@ -97,12 +120,12 @@ fn same(a: ${acc}, b: ${acc}) -> bool {
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
   let o = linearIndex(wid, nwg, lid);
-  if (o >= P(0u)) { return; }
+  if (o >= ${p.read("outputs")}) { return; }
   let base = outerOffset(o);
   var best: ${acc} = ${init};
   var at = 0u;
   var seen = false;
-  for (var j = 0u; j < P(1u); j++) { ${fold} }
+  for (var j = 0u; j < ${p.read("rowLength")}; j++) { ${fold} }
   result[o] = ${final(arg ? "at" : "best")};
 }
 `;
@@ -115,13 +138,13 @@ var<workgroup> idxs: array<u32, 64>;
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
   let o = wid.x + wid.y * nwg.x;
-  let live = o < P(0u);
+  let live = o < ${p.read("outputs")};
   var best: ${acc} = ${init};
   var at = 0u;
   var seen = false;
   if (live) {
     let base = outerOffset(o);
-    for (var j = lid; j < P(1u); j += 64u) { ${fold} }
+    for (var j = lid; j < ${p.read("rowLength")}; j += 64u) { ${fold} }
   }
   vals[lid] = best;
   idxs[lid] = select(EMPTY, at, seen);
@@ -153,10 +176,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
  * the reduced axis is strided and the kept axis contiguous, as in a bias gradient
  * Σ_rows g[row, :]. Whole texels are read (the strided schedules above fetch a texel per
  * value and keep one of its four), rows are summed in blocks of 64 and the block sums
- * added (error grows with √(R/64)·64 rather than R). Params: 0 texel columns, 1 rows R,
- * 2 first texel, 3 texels between rows.
+ * added (error grows with √(R/64)·64 rather than R). Parameters: COLUMN_SUM_PARAMS.
  */
 export function columnSumSource(): string {
+  const p = COLUMN_SUM_PARAMS;
   return /* wgsl */ `
 ${textureInput("x", 0)}
 @group(0) @binding(1) var<storage, read_write> result: array<vec4<f32>>;
@@ -165,10 +188,10 @@ ${paramsBlock(2)}
 @compute @workgroup_size(8)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let q = gid.x;
-  if (q >= P(0u)) { return; }
-  let R = P(1u);
-  let step = P(3u);
-  var t = P(2u) + q;
+  if (q >= ${p.read("columns")}) { return; }
+  let R = ${p.read("rows")};
+  let step = ${p.read("step")};
+  var t = ${p.read("first")} + q;
   var total = vec4<f32>(0.0);
   var r = 0u;
   while (r < R) {
