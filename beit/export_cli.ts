@@ -5,9 +5,8 @@
 // classifier, each `{"model": state dict}` with the official key names, and each model's
 // constructor arguments as JSON beside it.
 
-import { parseArgs } from "node:util";
 import { exportOfficial, openRun } from "./saved_run.ts";
-import { isInputError } from "../nn/io/errors.ts";
+import { failure, parseFlags } from "../nn/io/cli.ts";
 
 const USAGE = `Usage: deno task export --run DIR [--to official] [--out DIR]
 
@@ -18,26 +17,13 @@ const USAGE = `Usage: deno task export --run DIR [--to official] [--out DIR]
 
 /** Runs the CLI with the given arguments; returns the process exit code. */
 export async function main(args: string[]): Promise<number> {
-  let flags;
-  try {
-    flags = parseArgs({
-      args,
-      options: {
-        run: { type: "string" },
-        to: { type: "string", default: "official" },
-        out: { type: "string" },
-        help: { type: "boolean", short: "h", default: false },
-      },
-    });
-  } catch (error) {
-    console.error(`${(error as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
+  const flags = parseFlags(args, {
+    run: { type: "string" },
+    to: { type: "string", default: "official" },
+    out: { type: "string" },
+  }, USAGE);
+  if (typeof flags === "number") return flags;
   const { values } = flags;
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
   if (!values.run || values.to !== "official") {
     console.error(
       `${!values.run ? "Missing --run" : `Unknown format ${values.to}`}.\n\n${USAGE}`,
@@ -62,8 +48,7 @@ export async function main(args: string[]): Promise<number> {
     );
     return 0;
   } catch (error) {
-    console.error((error as Error).message);
-    return isInputError(error) ? 2 : 1;
+    return failure(error);
   }
 }
 

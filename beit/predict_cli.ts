@@ -8,7 +8,6 @@
 // classes per image; with it, writes the pretrained BEiT v2 model's features (the last
 // layer's CLS token, or the mean of the patch tokens), one row per image.
 
-import { parseArgs } from "node:util";
 import { dispose, softmax, tensor, toArray } from "../tensor/mod.ts";
 import { encodeNpy } from "../nn/io/npy.ts";
 import { saveStateDict } from "../nn/io/state_dict.ts";
@@ -19,7 +18,7 @@ import {
   openRun,
   readRunImages,
 } from "./saved_run.ts";
-import { isInputError } from "../nn/io/errors.ts";
+import { failure, parseFlags } from "../nn/io/cli.ts";
 
 const USAGE = `Usage: deno task predict --run DIR [options] IMAGE|FOLDER...
 
@@ -61,30 +60,21 @@ async function imagePaths(args: readonly string[]): Promise<string[]> {
 
 /** Runs the CLI with the given arguments; returns the process exit code. */
 export async function main(args: string[]): Promise<number> {
-  let flags;
-  try {
-    flags = parseArgs({
-      args,
-      options: {
-        run: { type: "string" },
-        top: { type: "string", default: "5" },
-        json: { type: "boolean", default: false },
-        features: { type: "string" },
-        pool: { type: "string", default: "cls" },
-        batch: { type: "string", default: "256" },
-        help: { type: "boolean", short: "h", default: false },
-      },
-      allowPositionals: true,
-    });
-  } catch (error) {
-    console.error(`${(error as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
+  const flags = parseFlags(
+    args,
+    {
+      run: { type: "string" },
+      top: { type: "string", default: "5" },
+      json: { type: "boolean", default: false },
+      features: { type: "string" },
+      pool: { type: "string", default: "cls" },
+      batch: { type: "string", default: "256" },
+    },
+    USAGE,
+    true,
+  );
+  if (typeof flags === "number") return flags;
   const { values, positionals } = flags;
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
   const top = Number(values.top);
   const batch = Number(values.batch);
   const problem = !values.run
@@ -115,8 +105,7 @@ export async function main(args: string[]): Promise<number> {
     }
     return 0;
   } catch (error) {
-    console.error((error as Error).message);
-    return isInputError(error) ? 2 : 1;
+    return failure(error);
   }
 }
 

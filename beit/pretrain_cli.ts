@@ -7,11 +7,10 @@
 // writes metrics.jsonl, results.json and report.md into the output folder. Stages with a
 // finished checkpoint in the folder are skipped, so rerunning continues an interrupted run.
 
-import { parseArgs } from "node:util";
 import { openBackend } from "../tensor/mod.ts";
 import { runPipeline } from "./pipeline.ts";
 import { type Preset, PRESETS } from "./presets.ts";
-import { isInputError } from "../nn/io/errors.ts";
+import { failure, parseFlags } from "../nn/io/cli.ts";
 
 const USAGE = `Usage: deno task pretrain [options]
 
@@ -92,29 +91,17 @@ export function presetProblem(preset: Preset): string | undefined {
 
 /** Runs the CLI; returns the exit code. */
 export async function main(args: string[]): Promise<number> {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    values = parseArgs({
-      args,
-      options: {
-        preset: { type: "string", default: "default" },
-        backend: { type: "string" },
-        data: { type: "string" },
-        out: { type: "string" },
-        quiet: { type: "boolean", default: false },
-        help: { type: "boolean", short: "h", default: false },
-        "finetune-lr": { type: "string" },
-        ...Object.fromEntries(INT_FLAGS.map((f) => [f, { type: "string" as const }])),
-      },
-    }).values;
-  } catch (error) {
-    console.error(`${(error as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
+  const flags = parseFlags(args, {
+    preset: { type: "string", default: "default" },
+    backend: { type: "string" },
+    data: { type: "string" },
+    out: { type: "string" },
+    quiet: { type: "boolean", default: false },
+    "finetune-lr": { type: "string" },
+    ...Object.fromEntries(INT_FLAGS.map((f) => [f, { type: "string" as const }])),
+  }, USAGE);
+  if (typeof flags === "number") return flags;
+  const values: Record<string, string | boolean | undefined> = flags.values;
   const base = Object.hasOwn(PRESETS, values.preset as string)
     ? PRESETS[values.preset as string]
     : undefined;
@@ -212,8 +199,7 @@ export async function main(args: string[]): Promise<number> {
     console.log(`Report: ${out}/report.md`);
     return 0;
   } catch (error) {
-    console.error(`\n${(error as Error).message}`);
-    return isInputError(error) ? 2 : 1;
+    return failure(error, "\n");
   }
 }
 

@@ -162,20 +162,60 @@ export function roundHalfEvenScalar(x: number): number {
   return Math.round(x);
 }
 
-/** erfc(x) for x ≥ 0 with fractional error below 1.2e-7 (Numerical Recipes' erfcc). */
+/**
+ * Numerical Recipes' erfcc: erfc(x) = t·exp(p(t) − x²) for x ≥ 0, t = 1/(1 + x/2), with p's
+ * coefficients from the highest power down (fractional error below 1.2e-7). The WebGPU
+ * kernels evaluate the same polynomial.
+ */
+export const ERFC_COEFFICIENTS: readonly number[] = [
+  0.17087277,
+  -0.82215223,
+  1.48851587,
+  -1.13520398,
+  0.27886807,
+  -0.18628806,
+  0.09678418,
+  0.37409196,
+  1.00002368,
+  -1.26551223,
+];
+
+/** Taylor coefficients of erf(x)/(2x/√π) in x² (used for |x| < 0.5), highest degree first. */
+export const ERF_TAYLOR_COEFFICIENTS: readonly number[] = [
+  1 / 9360,
+  -1 / 1320,
+  1 / 216,
+  -1 / 42,
+  1 / 10,
+  -1 / 3,
+  1,
+];
+
+/** Taylor coefficients of (eˣ − 1)/x to x⁹/10! (used for |x| < 0.5), highest degree first. */
+export const EXPM1_TAYLOR_COEFFICIENTS: readonly number[] = [
+  1 / 3628800,
+  1 / 362880,
+  1 / 40320,
+  1 / 5040,
+  1 / 720,
+  1 / 120,
+  1 / 24,
+  1 / 6,
+  1 / 2,
+  1,
+];
+
+/** p(x) by Horner's rule, coefficients from the highest power down. */
+function polynomial(coefficients: readonly number[], x: number): number {
+  let p = coefficients[0];
+  for (let i = 1; i < coefficients.length; i++) p = p * x + coefficients[i];
+  return p;
+}
+
+/** erfc(x) for x ≥ 0 with fractional error below 1.2e-7 (see ERFC_COEFFICIENTS). */
 function erfcPositiveFloat32(x: number): number {
   const t = 1 / (1 + 0.5 * x);
-  let p = 0.17087277;
-  p = p * t - 0.82215223;
-  p = p * t + 1.48851587;
-  p = p * t - 1.13520398;
-  p = p * t + 0.27886807;
-  p = p * t - 0.18628806;
-  p = p * t + 0.09678418;
-  p = p * t + 0.37409196;
-  p = p * t + 1.00002368;
-  p = p * t - 1.26551223;
-  return t * Math.exp(p - x * x);
+  return t * Math.exp(polynomial(ERFC_COEFFICIENTS, t) - x * x);
 }
 
 /**
@@ -187,15 +227,7 @@ export function erfFloat32Scalar(x: number): number {
   if (Number.isNaN(x)) return x;
   const a = Math.abs(x);
   if (a < 0.5) {
-    const x2 = x * x;
-    let p = 1 / 9360;
-    p = p * x2 - 1 / 1320;
-    p = p * x2 + 1 / 216;
-    p = p * x2 - 1 / 42;
-    p = p * x2 + 1 / 10;
-    p = p * x2 - 1 / 3;
-    p = p * x2 + 1;
-    return TWO_OVER_SQRT_PI * x * p;
+    return TWO_OVER_SQRT_PI * x * polynomial(ERF_TAYLOR_COEFFICIENTS, x * x);
   }
   const r = 1 - erfcPositiveFloat32(a);
   return x < 0 ? -r : r;

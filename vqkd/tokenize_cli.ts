@@ -8,13 +8,12 @@
 // {"tokens": [[...], ...]} (one row per image, row-major patches); --out writes a token
 // map per image (each patch coloured by its code).
 
-import { parseArgs } from "node:util";
 import { tensor, toArray } from "../tensor/mod.ts";
 import { decodeImage, encodeImagePng, resizeAndCenterCrop } from "../data/image_folder.ts";
 import { loadTokenizer } from "./evaluate.ts";
 import { tokenMap } from "./report.ts";
 import { loadRunTokenizer, openRun } from "../beit/saved_run.ts";
-import { isInputError } from "../nn/io/errors.ts";
+import { failure, parseFlags } from "../nn/io/cli.ts";
 
 const USAGE =
   `Usage: deno task tokenize (--run DIR | --checkpoint FILE [--config CONFIG.json]) [--json] [--out DIR] IMAGE...
@@ -35,29 +34,20 @@ function folderOf(path: string): string {
 
 /** Runs the CLI with the given arguments; returns the process exit code. */
 export async function main(args: string[]): Promise<number> {
-  let flags;
-  try {
-    flags = parseArgs({
-      args,
-      options: {
-        run: { type: "string" },
-        checkpoint: { type: "string" },
-        config: { type: "string" },
-        json: { type: "boolean", default: false },
-        out: { type: "string" },
-        help: { type: "boolean", short: "h", default: false },
-      },
-      allowPositionals: true,
-    });
-  } catch (error) {
-    console.error(`${(error as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
+  const flags = parseFlags(
+    args,
+    {
+      run: { type: "string" },
+      checkpoint: { type: "string" },
+      config: { type: "string" },
+      json: { type: "boolean", default: false },
+      out: { type: "string" },
+    },
+    USAGE,
+    true,
+  );
+  if (typeof flags === "number") return flags;
   const { values, positionals } = flags;
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
   // A run's own checkpoint (tessella format) is read with the run's recipe.
   const runDir = values.run ??
     (values.checkpoint?.endsWith(".ckpt") && !values.config
@@ -139,8 +129,7 @@ export async function main(args: string[]): Promise<number> {
     else rows.forEach((row, i) => console.log(`${positionals[i]}: ${row.join(" ")}`));
     return 0;
   } catch (error) {
-    console.error((error as Error).message);
-    return isInputError(error) ? 2 : 1;
+    return failure(error);
   }
 }
 

@@ -20,6 +20,11 @@
 // These are the algorithms of the float32 CPU functions in special_math.ts and of the
 // WGSL kernels, in float32 arithmetic.
 
+import {
+  ERF_TAYLOR_COEFFICIENTS,
+  ERFC_COEFFICIENTS,
+  EXPM1_TAYLOR_COEFFICIENTS,
+} from "../../special_math.ts";
 import { get, horner, type Scope, set } from "./wat.ts";
 
 const LOG2E = 1.4426950408889634;
@@ -42,37 +47,6 @@ const EXP_POLY = [
   1.6666665459e-1,
   5.0000001201e-1,
 ];
-
-/** Taylor coefficients of (e^x − 1)/x to x⁹/10!, highest degree first. */
-const EXPM1_TAYLOR = [
-  1 / 3628800,
-  1 / 362880,
-  1 / 40320,
-  1 / 5040,
-  1 / 720,
-  1 / 120,
-  1 / 24,
-  1 / 6,
-  1 / 2,
-  1,
-];
-
-/** Numerical Recipes' erfcc polynomial in t, highest degree first. */
-const ERFC_POLY = [
-  0.17087277,
-  -0.82215223,
-  1.48851587,
-  -1.13520398,
-  0.27886807,
-  -0.18628806,
-  0.09678418,
-  0.37409196,
-  1.00002368,
-  -1.26551223,
-];
-
-/** Taylor coefficients of erf(x)/(2x/√π) in x², highest degree first. */
-const ERF_TAYLOR = [1 / 9360, -1 / 1320, 1 / 216, -1 / 42, 1 / 10, -1 / 3, 1];
 
 /** Four lanes of one i32 constant (integer constants are cheap to rebuild in V8). */
 const i32x4 = (v: number) => `(v128.const i32x4 ${v} ${v} ${v} ${v})`;
@@ -126,9 +100,9 @@ export function tanh(s: Scope, out: string, x: string): string {
     ${
     set(
       m,
-      `(v128.bitselect (f32x4.mul ${horner(s, get(a), EXPM1_TAYLOR)} ${get(a)}) (f32x4.sub ${
-        get(e)
-      } ${s.f32(1)}) (f32x4.lt ${get(a)} ${s.f32(0.5)}))`,
+      `(v128.bitselect (f32x4.mul ${horner(s, get(a), EXPM1_TAYLOR_COEFFICIENTS)} ${
+        get(a)
+      }) (f32x4.sub ${get(e)} ${s.f32(1)}) (f32x4.lt ${get(a)} ${s.f32(0.5)}))`,
     )
   }
     ${set(small, `(f32x4.div ${get(m)} (f32x4.add ${get(m)} ${s.f32(2)}))`)}
@@ -149,7 +123,7 @@ function erfcNonnegative(s: Scope, out: string, a: string): string {
   const t = s.temp("erfc_t");
   return `
     ${set(t, `(f32x4.div ${s.f32(1)} (f32x4.add ${s.f32(1)} (f32x4.mul ${s.f32(0.5)} ${a})))`)}
-    ${exp(s, out, `(f32x4.sub ${horner(s, get(t), ERFC_POLY)} (f32x4.mul ${a} ${a}))`)}
+    ${exp(s, out, `(f32x4.sub ${horner(s, get(t), ERFC_COEFFICIENTS)} (f32x4.mul ${a} ${a}))`)}
     ${set(out, `(f32x4.mul ${get(t)} ${get(out)})`)}`;
 }
 
@@ -162,7 +136,9 @@ export function erf(s: Scope, out: string, x: string): string {
     ${
     set(
       series,
-      `(f32x4.mul (f32x4.mul ${s.f32(TWO_OVER_SQRT_PI)} ${x}) ${horner(s, get(x2), ERF_TAYLOR)})`,
+      `(f32x4.mul (f32x4.mul ${s.f32(TWO_OVER_SQRT_PI)} ${x}) ${
+        horner(s, get(x2), ERF_TAYLOR_COEFFICIENTS)
+      })`,
     )
   }
     ${erfcNonnegative(s, out, get(a))}

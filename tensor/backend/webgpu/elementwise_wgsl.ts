@@ -144,14 +144,53 @@ function input(
   binding: number,
   dtype: DType,
   textured: boolean,
-): { decl: string; at: (index: string) => string } {
-  if (textured) return { decl: textureInput(name, binding), at: (i) => `${name}_at(${i})` };
+): { name: string; decl: string; at: (index: string) => string } {
+  if (textured) return { name, decl: textureInput(name, binding), at: (i) => `${name}_at(${i})` };
   return {
+    name,
     decl: `@group(0) @binding(${binding}) var<storage, read> ${name}: array<${
       storageType(dtype)
     }>;`,
     at: (i) => `${name}[${i}]`,
   };
+}
+
+/**
+ * An elementwise kernel: its bindings (`decls`, the parameter block at binding `params`),
+ * then ELEMENTS outputs per invocation; `prologue` runs once per invocation (hoisted view
+ * words, texel fetches), `body` once per output index `i` below n.
+ */
+function elementwiseProgram(
+  decls: readonly string[],
+  params: number,
+  prologue: string,
+  body: string,
+  math: boolean,
+): string {
+  return /* wgsl */ `
+${decls.join("\n")}
+${paramsBlock(params)}
+${LINEAR_INDEX}
+${VIEW_INDEX}
+${math ? MATH : ""}
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+  let first = linearIndex(wid, nwg, lid) * ELEMENTS;
+  let n = P(0u);
+  ${prologue}
+  for (var j = 0u; j < ELEMENTS; j++) {
+    let i = first + j;
+    if (i >= n) { return; }
+    ${body}
+  }
+}
+`;
+}
+
+/** The output binding of an elementwise kernel. */
+function output(binding: number, type: string): string {
+  return `@group(0) @binding(${binding}) var<storage, read_write> out: array<${type}>;`;
 }
 
 /** `out[i] = op(x[i])`, converting from `inDtype` to `outDtype`. */
@@ -169,30 +208,15 @@ export function unarySource(
     throw new Error(`Internal error: no WebGPU kernel for ${op} on ${inDtype}`);
   }
   const x = input("x", 0, inDtype, textured);
-  return /* wgsl */ `
-${x.decl}
-@group(0) @binding(1) var<storage, read_write> out: array<${storageType(outDtype)}>;
-${paramsBlock(2)}
-${LINEAR_INDEX}
-${VIEW_INDEX}
-${MATH}
-@compute @workgroup_size(64)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) lid: u32) {
-  let first = linearIndex(wid, nwg, lid) * ELEMENTS;
-  let n = P(0u);
-  ${hoisted(modes)}
-  ${path === "texel" ? texelRead("x", 0, modes).fetch : ""}
-  for (var j = 0u; j < ELEMENTS; j++) {
-    let i = first + j;
-    if (i >= n) { return; }
-    let v = ${
-    path === "texel" ? texelRead("x", 0, modes).value : load(x.at(at(0, modes)), inDtype)
-  };
-    out[i] = ${store(expr, type, outDtype)};
-  }
-}
-`;
+  const texel = path === "texel";
+  const v = texel ? texelRead("x", 0, modes).value : load(x.at(at(0, modes)), inDtype);
+  return elementwiseProgram(
+    [x.decl, output(1, storageType(outDtype))],
+    2,
+    `${hoisted(modes)}\n  ${texel ? texelRead("x", 0, modes).fetch : ""}`,
+    `let v = ${v};\n    out[i] = ${store(expr, type, outDtype)};`,
+    true,
+  );
 }
 
 function binaryExpr(op: BinaryOp, type: "f32" | "i32"): string {
@@ -244,84 +268,53 @@ export function binarySource(
 ): string {
   const textured = path !== "storage";
   const type = computeType(inDtype);
-  const xa = input("xa", 0, inDtype, textured);
-  const xb = input("xb", 1, inDtype, textured);
-  return /* wgsl */ `
-${xa.decl}
-${xb.decl}
-@group(0) @binding(2) var<storage, read_write> out: array<${storageType(outDtype)}>;
-${paramsBlock(3)}
-${LINEAR_INDEX}
-${VIEW_INDEX}
-${MATH}
-@compute @workgroup_size(64)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) lid: u32) {
-  let first = linearIndex(wid, nwg, lid) * ELEMENTS;
-  let n = P(0u);
-  ${hoisted(modes)}
-  ${path === "texel" ? texelRead("xa", 0, modes).fetch + " " + texelRead("xb", 1, modes).fetch : ""}
-  for (var j = 0u; j < ELEMENTS; j++) {
-    let i = first + j;
-    if (i >= n) { return; }
-    let a = ${
-    path === "texel" ? texelRead("xa", 0, modes).value : load(xa.at(at(0, modes)), inDtype)
-  };
-    let b = ${
-    path === "texel" ? texelRead("xb", 1, modes).value : load(xb.at(at(1, modes)), inDtype)
-  };
-    out[i] = ${store(binaryExpr(op, type), type, outDtype)};
-  }
-}
-`;
+  const inputs = [input("xa", 0, inDtype, textured), input("xb", 1, inDtype, textured)];
+  const texel = path === "texel";
+  const read = (k: number) =>
+    texel ? texelRead(inputs[k].name, k, modes) : {
+      fetch: "",
+      value: load(inputs[k].at(at(k, modes)), inDtype),
+    };
+  return elementwiseProgram(
+    [...inputs.map((x) => x.decl), output(2, storageType(outDtype))],
+    3,
+    `${hoisted(modes)}\n  ${read(0).fetch} ${read(1).fetch}`,
+    `let a = ${read(0).value};\n    let b = ${read(1).value};\n    out[i] = ${
+      store(binaryExpr(op, type), type, outDtype)
+    };`,
+    true,
+  );
 }
 
 /** `out[i] = cond[i] ? a[i] : b[i]`. */
 export function whereSource(dtype: DType, modes: ViewModes = [0, 0, 0]): string {
   const st = storageType(dtype);
-  return /* wgsl */ `
-@group(0) @binding(0) var<storage, read> cond: array<u32>;
-@group(0) @binding(1) var<storage, read> xa: array<${st}>;
-@group(0) @binding(2) var<storage, read> xb: array<${st}>;
-@group(0) @binding(3) var<storage, read_write> out: array<${st}>;
-${paramsBlock(4)}
-${LINEAR_INDEX}
-${VIEW_INDEX}
-@compute @workgroup_size(64)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) lid: u32) {
-  let first = linearIndex(wid, nwg, lid) * ELEMENTS;
-  let n = P(0u);
-  ${hoisted(modes)}
-  for (var j = 0u; j < ELEMENTS; j++) {
-    let i = first + j;
-    if (i >= n) { return; }
-    out[i] = select(xb[${at(2, modes)}], xa[${at(1, modes)}], cond[${at(0, modes)}] != 0u);
-  }
-}
-`;
+  return elementwiseProgram(
+    [
+      "@group(0) @binding(0) var<storage, read> cond: array<u32>;",
+      `@group(0) @binding(1) var<storage, read> xa: array<${st}>;`,
+      `@group(0) @binding(2) var<storage, read> xb: array<${st}>;`,
+      output(3, st),
+    ],
+    4,
+    hoisted(modes),
+    `out[i] = select(xb[${at(2, modes)}], xa[${at(1, modes)}], cond[${at(0, modes)}] != 0u);`,
+    false,
+  );
 }
 
 /** The fill kernel's parameters: how many words, and the value's bit pattern. */
 export const FILL_PARAMS = paramLayout({ n: "u32", bits: "u32" });
 
-/** `out[i] = value`, with FILL_PARAMS. */
+/** `out[i] = value`, with FILL_PARAMS (its n is word 0, as every elementwise kernel's). */
 export function fillSource(): string {
-  return /* wgsl */ `
-@group(0) @binding(0) var<storage, read_write> out: array<u32>;
-${paramsBlock(1)}
-${LINEAR_INDEX}
-@compute @workgroup_size(64)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) lid: u32) {
-  let first = linearIndex(wid, nwg, lid) * ELEMENTS;
-  for (var j = 0u; j < ELEMENTS; j++) {
-    let i = first + j;
-    if (i >= ${FILL_PARAMS.read("n")}) { return; }
-    out[i] = ${FILL_PARAMS.read("bits")};
-  }
-}
-`;
+  return elementwiseProgram(
+    [output(0, "u32")],
+    1,
+    "",
+    `out[i] = ${FILL_PARAMS.read("bits")};`,
+    false,
+  );
 }
 
 /**
@@ -331,24 +324,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
  */
 export function placeSource(dtype: DType, modes: ViewModes = [0, 0]): string {
   const st = storageType(dtype);
-  return /* wgsl */ `
-@group(0) @binding(0) var<storage, read> x: array<${st}>;
-@group(0) @binding(1) var<storage, read_write> out: array<${st}>;
-${paramsBlock(2)}
-${LINEAR_INDEX}
-${VIEW_INDEX}
-@compute @workgroup_size(64)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) lid: u32) {
-  let first = linearIndex(wid, nwg, lid) * ELEMENTS;
-  ${hoisted(modes)}
-  for (var j = 0u; j < ELEMENTS; j++) {
-    let i = first + j;
-    if (i >= P(0u)) { return; }
-    out[${at(1, modes)}] = x[${at(0, modes)}];
-  }
-}
-`;
+  return elementwiseProgram(
+    [`@group(0) @binding(0) var<storage, read> x: array<${st}>;`, output(1, st)],
+    2,
+    hoisted(modes),
+    `out[${at(1, modes)}] = x[${at(0, modes)}];`,
+    false,
+  );
 }
 
 /**

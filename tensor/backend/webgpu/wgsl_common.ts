@@ -10,6 +10,11 @@
 // NaN tests on bit patterns, because a compiler may fold `x != x` to false.
 
 import type { DType } from "../../dtype.ts";
+import {
+  ERF_TAYLOR_COEFFICIENTS,
+  ERFC_COEFFICIENTS,
+  EXPM1_TAYLOR_COEFFICIENTS,
+} from "../../special_math.ts";
 import { TEXTURE_ROW } from "./context.ts";
 
 /** The WGSL scalar type that stores a dtype (bool is stored as one u32 per element). */
@@ -74,6 +79,26 @@ fn viewIndex(i: u32, k: u32) -> u32 {
 }
 `;
 
+/** A float literal (numbers with a decimal point, so WGSL infers f32 rather than i32). */
+function float(c: number | string): string {
+  if (typeof c === "string") return c;
+  const text = String(c);
+  return /[.e]/.test(text) ? text : `${text}.0`;
+}
+
+/**
+ * WGSL lines evaluating a polynomial in `x` by Horner's rule into `var p`, coefficients
+ * from the highest power down (numbers, or WGSL expressions as strings).
+ */
+function horner(x: string, coefficients: readonly (number | string)[], indent: string): string {
+  const step = (c: number | string) =>
+    typeof c === "number" && c < 0 ? `- ${float(-c)}` : `+ ${float(c)}`;
+  return [
+    `var p = ${float(coefficients[0])};`,
+    ...coefficients.slice(1).map((c) => `p = p * ${x} ${step(c)};`),
+  ].join(`\n${indent}`);
+}
+
 /** Accurate float32 special functions (names start with `t_`). */
 export const MATH = /* wgsl */ `
 fn t_isnan(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u; }
@@ -95,15 +120,7 @@ fn t_log1p(x: f32) -> f32 {
   // log(1 + x) = 2·atanh(s) = 2(s + s³/3 + s⁵/5 + …), s = x/(2 + x), |s| < 0.24
   let s = x / (2.0 + x);
   let s2 = s * s;
-  var p = 1.0 / 17.0;
-  p = p * s2 + 1.0 / 15.0;
-  p = p * s2 + 1.0 / 13.0;
-  p = p * s2 + 1.0 / 11.0;
-  p = p * s2 + 1.0 / 9.0;
-  p = p * s2 + 1.0 / 7.0;
-  p = p * s2 + 1.0 / 5.0;
-  p = p * s2 + 1.0 / 3.0;
-  p = p * s2 + 1.0;
+  ${horner("s2", [17, 15, 13, 11, 9, 7, 5, 3].map((k) => `1.0 / ${k}.0`).concat("1.0"), "  ")}
   return 2.0 * s * p;
 }
 
@@ -124,16 +141,7 @@ fn t_exp(x: f32) -> f32 {
 fn t_expm1(x: f32) -> f32 {
   if (abs(x) < 0.5) {
     // Taylor series to x¹⁰/10!: truncation below 3e-10 relative
-    var p = 1.0 / 3628800.0;
-    p = p * x + 1.0 / 362880.0;
-    p = p * x + 1.0 / 40320.0;
-    p = p * x + 1.0 / 5040.0;
-    p = p * x + 1.0 / 720.0;
-    p = p * x + 1.0 / 120.0;
-    p = p * x + 1.0 / 24.0;
-    p = p * x + 1.0 / 6.0;
-    p = p * x + 0.5;
-    p = p * x + 1.0;
+    ${horner("x", EXPM1_TAYLOR_COEFFICIENTS, "    ")}
     return p * x;
   }
   return t_exp(x) - 1.0;
@@ -163,16 +171,7 @@ fn t_sigmoid(x: f32) -> f32 {
 // erfc(x) for x ≥ 0 (Numerical Recipes' erfcc: fractional error < 1.2e-7)
 fn t_erfc_pos(x: f32) -> f32 {
   let t = 1.0 / (1.0 + 0.5 * x);
-  var p = 0.17087277;
-  p = p * t - 0.82215223;
-  p = p * t + 1.48851587;
-  p = p * t - 1.13520398;
-  p = p * t + 0.27886807;
-  p = p * t - 0.18628806;
-  p = p * t + 0.09678418;
-  p = p * t + 0.37409196;
-  p = p * t + 1.00002368;
-  p = p * t - 1.26551223;
+  ${horner("t", ERFC_COEFFICIENTS, "  ")}
   return t * t_exp(p - x * x);
 }
 
@@ -188,13 +187,7 @@ fn t_erf(x: f32) -> f32 {
   if (a < 0.5) {
     // 2/√π (x − x³/3 + x⁵/10 − x⁷/42 + x⁹/216 − x¹¹/1320 + x¹³/9360)
     let x2 = x * x;
-    var p = 1.0 / 9360.0;
-    p = p * x2 - 1.0 / 1320.0;
-    p = p * x2 + 1.0 / 216.0;
-    p = p * x2 - 1.0 / 42.0;
-    p = p * x2 + 1.0 / 10.0;
-    p = p * x2 - 1.0 / 3.0;
-    p = p * x2 + 1.0;
+    ${horner("x2", ERF_TAYLOR_COEFFICIENTS, "    ")}
     return 1.1283791670955126 * x * p;
   }
   let r = 1.0 - t_erfc_pos(a);
