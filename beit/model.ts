@@ -33,59 +33,29 @@ import {
 import { block, type BlockParams } from "../nn/block.ts";
 import { parseConfig } from "../nn/config.ts";
 import { truncNormalInit } from "../nn/init.ts";
-import { layerNormLayer, type LayerNormParams } from "../nn/layer_norm.ts";
+import type { LayerNormParams } from "../nn/layer_norm.ts";
 import { linearLayer, type LinearParams } from "../nn/linear.ts";
-import { patchEmbed, type PatchEmbedParams } from "../nn/patch_embed.ts";
+import type { PatchEmbedParams } from "../nn/patch_embed.ts";
+import type { RelativePositionBiasParams } from "../nn/relative_position_bias.ts";
 import {
-  relativePositionBias,
-  type RelativePositionBiasParams,
-} from "../nn/relative_position_bias.ts";
-import { blockSettings, dropPathRates, rescaleResidual } from "../nn/vision_transformer.ts";
+  type BackboneConfig,
+  backboneParts,
+  dropPathRates,
+  rescaleResidual,
+} from "../nn/vision_transformer.ts";
 
 /** Pretraining config with the official constructor names (camelCase accepted). */
-export interface BeitPretrainConfig {
-  /** Input image side in pixels (`img_size`). */
-  imgSize: number;
-  /** Patch side in pixels (`patch_size`). */
-  patchSize: number;
-  /** Input channels (`in_chans`). */
-  inChans: number;
+export interface BeitPretrainConfig extends BackboneConfig {
   /** Codebook size of the tokenizer: the classes of `lm_head` (`vocab_size`). */
   vocabSize: number;
-  /** Token width D (`embed_dim`). */
-  embedDim: number;
-  /** Number of transformer blocks (`depth`). */
-  depth: number;
-  /** Attention heads per block (`num_heads`). */
-  numHeads: number;
-  /** MLP hidden width over D (`mlp_ratio`). */
-  mlpRatio: number;
-  /** Bias on q and v (`qkv_bias`, BEiT's q_bias/v_bias). */
-  qkvBias: boolean;
-  /** Override of the attention logit scale (`qk_scale`; null: head width^−½). */
-  qkScale: number | null;
-  /** Dropout after attention projections and MLPs (`drop_rate`). */
-  dropRate: number;
-  /** Dropout on attention weights (`attn_drop_rate`). */
-  attnDropRate: number;
-  /** Stochastic depth rate of the last block (`drop_path_rate`). */
-  dropPathRate: number;
   /** Initial layer-scale value γ (`init_values`; 0: no layer scale). */
   initValues: number;
-  /** Learned absolute position embeddings (`use_abs_pos_emb`). */
-  useAbsPosEmb: boolean;
-  /** A relative position bias table per block (`use_rel_pos_bias`). */
-  useRelPosBias: boolean;
-  /** One relative position bias shared by every block (`use_shared_rel_pos_bias`). */
-  useSharedRelPosBias: boolean;
   /** Block whose patch tokens feed the bottleneck (9 for base). */
   earlyLayers: number;
   /** Bottleneck depth (2). */
   headLayers: number;
   /** The bottleneck branch shares `lm_head` (`shared_lm_head`). */
   sharedLmHead: boolean;
-  /** LayerNorm epsilon (1e-6 in every BEiT model). */
-  normEps: number;
   /** Standard deviation of the truncated-normal initialisation (`init_std`). */
   initStd: number;
 }
@@ -233,21 +203,13 @@ export function beitPretrainModel(
     "BEiT pretraining config",
   );
   const d = config.embedDim;
-  const embed = patchEmbed({
-    imgSize: config.imgSize,
-    patchSize: config.patchSize,
-    inChans: config.inChans,
-    embedDim: d,
-    init: "pretrain",
-  });
-  const grid: [number, number] = [embed.gridSize, embed.gridSize];
+  const { embed, blockSettings: blockConfig, shared, norm } = backboneParts(config, "pretrain");
   const n = embed.numPatches;
   if (config.earlyLayers < 1 || config.earlyLayers > config.depth) {
     throw new Error(
       `Cannot build the pretraining model: early_layers must be in 1 … depth (${config.depth}), got ${config.earlyLayers}`,
     );
   }
-  const blockConfig = blockSettings(config, grid);
   const rates = dropPathRates(
     config.dropPathRate,
     Math.max(config.depth, config.earlyLayers + config.headLayers),
@@ -262,10 +224,6 @@ export function beitPretrainModel(
     { length: config.headLayers },
     (_, j) => block({ ...blockConfig, dropPath: rates[config.earlyLayers + j], init: "torch" }),
   );
-  const shared = config.useSharedRelPosBias
-    ? relativePositionBias({ window: grid, numHeads: config.numHeads })
-    : null;
-  const norm = layerNormLayer({ dim: d, eps: config.normEps });
   const head = linearLayer({ inFeatures: d, outFeatures: config.vocabSize, init: "pretrain" });
 
   return {

@@ -9,7 +9,9 @@ import type { Preset } from "./presets.ts";
 
 /** A stage's wall time and the images it passed through a network (timings.json). */
 export interface StageTiming {
+  /** Wall-clock seconds, summed over the invocations that ran the stage. */
   seconds: number;
+  /** Images the stage passed through a network. */
   images: number;
   /** Optimizer steps (training stages only). */
   steps?: number;

@@ -24,7 +24,7 @@ import {
   valueAndGrad,
 } from "@tessella/tessella";
 import { adamw, applyUpdates, linearLayer, type LinearParams } from "@tessella/tessella/nn";
-import { dataLoader, loadFashionMnistRaw } from "@tessella/tessella/data";
+import { asHostDataset, dataLoader, loadFashionMnistRaw } from "@tessella/tessella/data";
 
 const args = parseArgs({
   args: Deno.args,
@@ -34,11 +34,6 @@ const args = parseArgs({
 // Host arrays: pixels uint8 [N·784], labels uint8 [N]; the loader scales pixels to [0, 1].
 const trainRaw = await loadFashionMnistRaw({ split: "train", subset: Number(args.train) });
 const testRaw = await loadFashionMnistRaw({ split: "test", subset: 2000 });
-const asDataset = (raw: typeof trainRaw) => ({
-  pixels: raw.pixels,
-  labels: raw.labels,
-  shape: [raw.count, 1, 28, 28] as [number, number, number, number],
-});
 
 // The model: 784 → 256 → 10. Parameters are a plain tree { fc1: {weight, bias}, fc2: … }.
 const fc1 = linearLayer({ inFeatures: 784, outFeatures: 256 });
@@ -53,7 +48,7 @@ const loss = (p: Params, images: Tensor, labels: Tensor) => crossEntropy(logits(
 
 const optimizer = adamw({ learningRate: 1e-3, weightDecay: 1e-4 });
 let state = optimizer.init(params);
-const loader = dataLoader(asDataset(trainRaw), { batchSize: 128, key: kData });
+const loader = dataLoader(asHostDataset(trainRaw), { batchSize: 128, key: kData });
 
 for (let epoch = 0; epoch < Number(args.epochs); epoch++) {
   let total = 0;
@@ -77,7 +72,7 @@ for (let epoch = 0; epoch < Number(args.epochs); epoch++) {
 
 // Test accuracy, batch by batch.
 let correct = 0;
-const testLoader = dataLoader(asDataset(testRaw), {
+const testLoader = dataLoader(asHostDataset(testRaw), {
   batchSize: 500,
   key: key(1),
   shuffle: false,

@@ -45,7 +45,12 @@ export {
 } from "./attention.ts";
 export { block, type BlockConfig, type BlockOptions, type BlockParams } from "./block.ts";
 export {
+  type BackboneConfig,
+  backboneParts,
+  type BackboneParts,
+  blockSettings,
   dropPathRates,
+  rescaleResidual,
   visionTransformer,
   VIT_DEFAULTS,
   type ViTApplyOptions,

@@ -31,16 +31,17 @@ import { linearLayer, type LinearParams } from "./linear.ts";
 import { patchEmbed, type PatchEmbedParams } from "./patch_embed.ts";
 import { relativePositionBias, type RelativePositionBiasParams } from "./relative_position_bias.ts";
 
-/** ViT configuration (camelCase; the official snake_case names are accepted too). */
-export interface ViTConfig {
+/**
+ * What every BEiT-style backbone is configured by (the ViT classifier, the VQ-KD encoder and
+ * decoder, the BEiT v2 pretraining model), with the official argument names in brackets.
+ */
+export interface BackboneConfig {
   /** Input image side in pixels (`img_size`). */
   imgSize: number;
   /** Patch side in pixels (`patch_size`). */
   patchSize: number;
   /** Input channels (`in_chans`). */
   inChans: number;
-  /** Classes of the head (`num_classes`; 0: no head, the features). */
-  numClasses: number;
   /** Token width D (`embed_dim`). */
   embedDim: number;
   /** Number of blocks (`depth`). */
@@ -49,30 +50,36 @@ export interface ViTConfig {
   numHeads: number;
   /** MLP hidden width over D (`mlp_ratio`). */
   mlpRatio: number;
-  /** Bias on q and v (`qkv_bias`). */
+  /** Bias on q and v (`qkv_bias`; BEiT's q_bias and v_bias). */
   qkvBias: boolean;
-  /** Override of the attention logit scale (`qk_scale`). */
+  /** Override of the attention logit scale (`qk_scale`; null: head width^−½). */
   qkScale: number | null;
   /** Dropout after projections, MLPs and the embedding (`drop_rate`). */
   dropRate: number;
   /** Dropout on attention weights (`attn_drop_rate`). */
   attnDropRate: number;
-  /** Stochastic depth rate of the last block (`drop_path_rate`). */
+  /** Stochastic depth rate of the last block, linear in depth (`drop_path_rate`). */
   dropPathRate: number;
-  /** Initial layer-scale value (`init_values`; null: no layer scale). */
-  initValues: number | null;
   /** Learned absolute position embeddings (`use_abs_pos_emb`). */
   useAbsPosEmb: boolean;
   /** A relative position bias table per block (`use_rel_pos_bias`). */
   useRelPosBias: boolean;
   /** One relative position bias shared by all blocks (`use_shared_rel_pos_bias`). */
   useSharedRelPosBias: boolean;
+  /** LayerNorm epsilon (1e-6 in every BEiT model). */
+  normEps: number;
+}
+
+/** ViT configuration (camelCase; the official snake_case names are accepted too). */
+export interface ViTConfig extends BackboneConfig {
+  /** Classes of the head (`num_classes`; 0: no head, the features). */
+  numClasses: number;
+  /** Initial layer-scale value (`init_values`; null: no layer scale). */
+  initValues: number | null;
   /** Mean-pool the patch tokens through `fc_norm` instead of reading the CLS token (`use_mean_pooling`). */
   useMeanPooling: boolean;
   /** Scale of the head's initial weights (`init_scale`). */
   initScale: number;
-  /** LayerNorm epsilon (1e-6 in BEiT models). */
-  normEps: number;
   /** Initialisation regime (not an official argument): "finetune" as the official class. */
   initStyle: InitStyle;
 }
@@ -139,22 +146,6 @@ export function dropPathRates(rate: number, depth: number): number[] {
   return values;
 }
 
-/** The config fields every block of a BEiT-style ViT is built from. */
-export type BlockSource =
-  & Pick<
-    ViTConfig,
-    | "embedDim"
-    | "numHeads"
-    | "mlpRatio"
-    | "qkvBias"
-    | "qkScale"
-    | "dropRate"
-    | "attnDropRate"
-    | "useRelPosBias"
-    | "normEps"
-  >
-  & { initValues: number | null };
-
 /**
  * What every block of a BEiT-style ViT shares, from the model's config (the per-block drop
  * path rate and the init regime are the caller's).
@@ -163,7 +154,7 @@ export type BlockSource =
  * @param grid the patch grid, for the blocks' own relative position bias tables
  */
 export function blockSettings(
-  config: BlockSource,
+  config: BackboneConfig & { initValues: number | null },
   grid: readonly [number, number],
 ): Omit<BlockConfig, "dropPath" | "init"> {
   return {
@@ -177,6 +168,48 @@ export function blockSettings(
     initValues: config.initValues ?? 0,
     window: config.useRelPosBias ? grid : null,
     normEps: config.normEps,
+  };
+}
+
+/** The parts every BEiT-style backbone is built from (see backboneParts). */
+export interface BackboneParts {
+  /** The patch embedding. */
+  embed: ReturnType<typeof patchEmbed>;
+  /** The patch grid. */
+  grid: readonly [number, number];
+  /** What every block shares (blockSettings). */
+  blockSettings: Omit<BlockConfig, "dropPath" | "init">;
+  /** The relative position bias all blocks share, when configured. */
+  shared: ReturnType<typeof relativePositionBias> | null;
+  /** A LayerNorm of the backbone's width and epsilon. */
+  norm: ReturnType<typeof layerNormLayer>;
+}
+
+/**
+ * The parts of a BEiT-style backbone from its config: the patch embedding (initialised by
+ * `init`'s regime), its grid, the blocks' shared settings, the shared relative position
+ * bias when configured, and its LayerNorm.
+ */
+export function backboneParts(
+  config: BackboneConfig & { initValues: number | null },
+  init: InitStyle,
+): BackboneParts {
+  const embed = patchEmbed({
+    imgSize: config.imgSize,
+    patchSize: config.patchSize,
+    inChans: config.inChans,
+    embedDim: config.embedDim,
+    init,
+  });
+  const grid = [embed.gridSize, embed.gridSize] as const;
+  return {
+    embed,
+    grid,
+    blockSettings: blockSettings(config, grid),
+    shared: config.useSharedRelPosBias
+      ? relativePositionBias({ window: grid, numHeads: config.numHeads })
+      : null,
+    norm: layerNormLayer({ dim: config.embedDim, eps: config.normEps }),
   };
 }
 
@@ -223,21 +256,9 @@ export function visionTransformer(input: Partial<ViTConfig> | Record<string, unk
   const config = parseConfig(input as Record<string, unknown>, VIT_DEFAULTS, "ViT config");
   const d = config.embedDim;
   const style = config.initStyle;
-  const embed = patchEmbed({
-    imgSize: config.imgSize,
-    patchSize: config.patchSize,
-    inChans: config.inChans,
-    embedDim: d,
-    init: style,
-  });
-  const grid: [number, number] = [embed.gridSize, embed.gridSize];
-  const settings = blockSettings(config, grid);
+  const { embed, blockSettings: settings, shared, norm: finalNorm } = backboneParts(config, style);
   const rates = dropPathRates(config.dropPathRate, config.depth);
   const blocks = rates.map((rate) => block({ ...settings, dropPath: rate, init: style }));
-  const shared = config.useSharedRelPosBias
-    ? relativePositionBias({ window: grid, numHeads: config.numHeads })
-    : null;
-  const finalNorm = layerNormLayer({ dim: d, eps: config.normEps });
   const head = config.numClasses > 0
     ? linearLayer({ inFeatures: d, outFeatures: config.numClasses, init: style })
     : null;

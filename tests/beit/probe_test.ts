@@ -3,13 +3,12 @@
 
 import assert from "node:assert/strict";
 import { extractFeatures, linearProbe, pixelFeatures } from "../../beit/probe.ts";
-import { loadFashionMnistRaw } from "../../data/fashion_mnist.ts";
+import { asHostDataset, loadFashionMnistRaw } from "../../data/fashion_mnist.ts";
 import type { HostDataset } from "../../data/loader.ts";
 import { reshape } from "../../tensor/mod.ts";
 
 const host = async (split: "train" | "test", subset: number): Promise<HostDataset> => {
-  const r = await loadFashionMnistRaw({ split, subset });
-  return { pixels: r.pixels, labels: r.labels, shape: [r.count, 1, 28, 28] };
+  return asHostDataset(await loadFashionMnistRaw({ split, subset }));
 };
 
 Deno.test("extractFeatures keeps the order of the data set, over a partial last batch", async () => {

@@ -3,7 +3,7 @@
 
 import assert from "node:assert/strict";
 import * as T from "../../mod.ts";
-import { loadFashionMnistRaw } from "../../data/mod.ts";
+import { asHostDataset, loadFashionMnistRaw } from "../../data/mod.ts";
 import { evaluateTokenizer, trainVqkd } from "../../vqkd/mod.ts";
 import { pixelTeacher } from "../../vqkd/teachers.ts";
 
@@ -33,11 +33,7 @@ const MODEL = {
 
 Deno.test("trainVqkd() trains a tokenizer that uses its codebook, and resumes from its checkpoint", async () => {
   const raw = await loadFashionMnistRaw({ split: "train", subset: 256, embeddedOnly: true });
-  const data = {
-    pixels: raw.pixels,
-    labels: raw.labels,
-    shape: [raw.count, 1, 28, 28] as [number, number, number, number],
-  };
+  const data = asHostDataset(raw);
   const teacher = pixelTeacher({ patchSize: 4 });
   const checkpoint = await Deno.makeTempFile({ suffix: ".ckpt" });
   await Deno.remove(checkpoint);

@@ -16,12 +16,12 @@ import { parseArgs } from "node:util";
 import { foldIn, key, type Tensor, tensor, toArray, useBackend } from "../../tensor/mod.ts";
 import { encodeImagePng, type Image } from "../../data/image_folder.ts";
 import {
+  asHostDataset,
   balancedSubset,
   FASHION_MNIST_MEAN,
   FASHION_MNIST_STD,
   loadFashionMnistRaw,
 } from "../../data/fashion_mnist.ts";
-import type { HostDataset } from "../../data/loader.ts";
 import { normalize } from "../../data/transforms.ts";
 import { trainClassifier } from "../../nn/classifier.ts";
 import { adamw } from "../../nn/optim/alias.ts";
@@ -203,13 +203,11 @@ function bottleneckSvg(): string {
 
 type TokenizeFn = (images: Tensor) => Tensor;
 
-function host(raw: { pixels: Uint8Array; labels: Uint8Array; count: number }): HostDataset {
-  return { pixels: raw.pixels, labels: raw.labels, shape: [raw.count, 1, 28, 28] };
-}
-
 /** A small teacher and tokenizer trained here, with fixed keys. */
 async function smallTokenizer(): Promise<TokenizeFn> {
-  const train = host(balancedSubset(await loadFashionMnistRaw({ split: "train" }), 10_000));
+  const train = asHostDataset(
+    balancedSubset(await loadFashionMnistRaw({ split: "train" }), 10_000),
+  );
   const vit = visionTransformer({
     img_size: 28,
     patch_size: 4,

@@ -1,7 +1,7 @@
 // What the experiment tools read from a pipeline run's folder: its recipe (run.json) and the
 // same data subsets the run used.
 
-import { loadFashionMnistRaw } from "../../data/fashion_mnist.ts";
+import { asHostDataset, loadFashionMnistRaw } from "../../data/fashion_mnist.ts";
 import type { HostDataset } from "../../data/loader.ts";
 import type { Preset } from "../../beit/presets.ts";
 
@@ -25,8 +25,7 @@ export async function readRunFolder(dir: string): Promise<RunFolder> {
     & { seed: number };
   const preset: Preset = { ...recipe, name: dir, rows: "main" };
   const host = async (split: "train" | "test", subset: number): Promise<HostDataset> => {
-    const r = await loadFashionMnistRaw({ split, subset });
-    return { pixels: r.pixels, labels: r.labels, shape: [r.count, 1, 28, 28] };
+    return asHostDataset(await loadFashionMnistRaw({ split, subset }));
   };
   return {
     preset,

@@ -1,4 +1,4 @@
-"""A context-free baseline for the pixel-target VQ-KD comparison (issue 6).
+"""A context-free baseline for the pixel-target VQ-KD comparison (docs/results.md).
 
 Spherical k-means with 512 codes on Fashion-MNIST's per-patch-normalised 4x4 pixel targets
 (the `pixels` teacher: (x - mean) / (std + 1e-6), then l2-normalised), fitted on 200,000

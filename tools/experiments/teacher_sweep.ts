@@ -12,11 +12,11 @@
 import { parseArgs } from "node:util";
 import { foldIn, key, useBackend } from "../../tensor/mod.ts";
 import {
+  asHostDataset,
   FASHION_MNIST_MEAN,
   FASHION_MNIST_STD,
   loadFashionMnistRaw,
 } from "../../data/fashion_mnist.ts";
-import type { HostDataset } from "../../data/loader.ts";
 import { horizontalFlip, normalize, randomCropWithPadding } from "../../data/transforms.ts";
 import { evaluateClassifier, trainClassifier } from "../../nn/classifier.ts";
 import { adamw } from "../../nn/optim/alias.ts";
@@ -55,11 +55,6 @@ const MEAN = [FASHION_MNIST_MEAN];
 const STD = [FASHION_MNIST_STD];
 const trainRaw = await loadFashionMnistRaw({ split: "train", subset: num("train") });
 const testRaw = await loadFashionMnistRaw({ split: "test" });
-const host = (r: typeof trainRaw): HostDataset => ({
-  pixels: r.pixels,
-  labels: r.labels,
-  shape: [r.count, 1, 28, 28],
-});
 const vit = visionTransformer({
   img_size: 28,
   patch_size: 4,
@@ -86,7 +81,7 @@ const trained = await trainClassifier({
     }),
     weightDecay: 0.05,
   }),
-  data: host(trainRaw),
+  data: asHostDataset(trainRaw),
   epochs: num("epochs"),
   batchSize: batch,
   key: foldIn(root, 2),
@@ -101,7 +96,7 @@ const seconds = (performance.now() - t0) / 1000;
 const top1 = await evaluateClassifier(
   (p: ViTParams, x, o) => vit.apply(p, x, o),
   trained.params,
-  host(testRaw),
+  asHostDataset(testRaw),
   { transform: (b) => normalize(b, MEAN, STD) },
 );
 console.log(JSON.stringify({ ...values, steps, seconds: Math.round(seconds), top1 }));

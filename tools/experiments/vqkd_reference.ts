@@ -1,4 +1,4 @@
-// The VQ-KD comparison of issue 6: trains a tokenizer in the configuration of the reference
+// The VQ-KD comparison with the reference run (docs/results.md): trains a tokenizer in the configuration of the reference
 // run of the official modules (K = 512 codes of dimension 32, encoder width 128 depth 4,
 // decoder depth 1, batch 128) for a given number of epochs and reports the codebook usage
 // on the test split and the mean cosine similarity of the decoder's output to the target.
@@ -14,11 +14,11 @@
 import { parseArgs } from "node:util";
 import { foldIn, key } from "../../tensor/mod.ts";
 import {
+  asHostDataset,
   FASHION_MNIST_MEAN,
   FASHION_MNIST_STD,
   loadFashionMnistRaw,
 } from "../../data/fashion_mnist.ts";
-import type { HostDataset } from "../../data/loader.ts";
 import { loadCheckpoint } from "../../nn/io/checkpoint.ts";
 import { visionTransformer, type ViTParams } from "../../nn/mod.ts";
 import { evaluateTokenizer } from "../../vqkd/evaluate.ts";
@@ -43,8 +43,7 @@ const { values } = parseArgs({
 
 const raw = async (split: "train" | "test", subset?: number) => {
   const r = await loadFashionMnistRaw({ split, subset });
-  const data: HostDataset = { pixels: r.pixels, labels: r.labels, shape: [r.count, 1, 28, 28] };
-  return { data, source: r.source };
+  return { data: asHostDataset(r), source: r.source };
 };
 const trainSize = values["train-size"] ? Number(values["train-size"]) : undefined;
 const train = await raw("train", trainSize);

@@ -1,4 +1,4 @@
-// A control for the WebGPU matmul goal of issue 3: the textbook register-blocked kernel,
+// A control for the WebGPU matmul kernels: the textbook register-blocked kernel,
 // written against raw WebGPU with nothing of Tessella in between. Each invocation keeps a
 // TM × TN block of C in vec4 accumulators and reads A (row-major, vec4 along k) and B
 // (row-major, vec4 along n) either straight from storage buffers or, in the same layout,
