@@ -208,17 +208,14 @@ PRESETS.paper = {
 /** The input every model of a preset reads: Fashion-MNIST's 28×28 grayscale images in 4×4 patches. */
 const INPUT = { img_size: 28, patch_size: 4, in_chans: 1 } as const;
 
+/** A transformer body of a stage's size in the official names (q and v biased, as in BEiT). */
+function body(size: { embedDim: number; depth: number; heads: number }) {
+  return { embed_dim: size.embedDim, depth: size.depth, num_heads: size.heads, qkv_bias: true };
+}
+
 /** The supervised teacher's config (the official argument names): a ViT classifier of 10 classes. */
 export function teacherModelConfig(preset: Preset): Record<string, unknown> {
-  const t = preset.teacher;
-  return {
-    ...INPUT,
-    num_classes: 10,
-    embed_dim: t.embedDim,
-    depth: t.depth,
-    num_heads: t.heads,
-    qkv_bias: true,
-  };
+  return { ...INPUT, num_classes: 10, ...body(preset.teacher) };
 }
 
 /**
@@ -229,21 +226,12 @@ export function teacherModelConfig(preset: Preset): Record<string, unknown> {
 export function vqkdModelConfig(preset: Preset, teacherDim: number): Record<string, unknown> {
   const v = preset.vqkd;
   return {
-    encoder: {
-      ...INPUT,
-      embed_dim: v.embedDim,
-      depth: v.depth,
-      num_heads: v.heads,
-      qkv_bias: true,
-    },
+    encoder: { ...INPUT, ...body(v) },
     decoder: {
-      img_size: 7,
+      img_size: INPUT.img_size / INPUT.patch_size,
       patch_size: 1,
       in_chans: v.codeDim,
-      embed_dim: v.embedDim,
-      depth: v.decoderDepth,
-      num_heads: v.heads,
-      qkv_bias: true,
+      ...body({ ...v, depth: v.decoderDepth }),
     },
     n_embed: v.codes,
     embed_dim: v.codeDim,
@@ -260,10 +248,7 @@ export function beitModelConfig(preset: Preset, headLayers: number): Record<stri
   return {
     ...INPUT,
     vocab_size: preset.vqkd.codes,
-    embed_dim: b.embedDim,
-    depth: b.depth,
-    num_heads: b.heads,
-    qkv_bias: true,
+    ...body(b),
     init_values: 0.1,
     use_abs_pos_emb: false,
     use_shared_rel_pos_bias: true,

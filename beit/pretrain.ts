@@ -21,9 +21,8 @@ import { dataLoader, type HostDataset } from "../data/loader.ts";
 import { beitTwoViews } from "../data/transforms.ts";
 import { loadCheckpointOrNull, saveCheckpoint } from "../nn/io/checkpoint.ts";
 import { adamw } from "../nn/optim/alias.ts";
-import { warmupCosine } from "../nn/optim/schedule.ts";
 import { applyUpdates, type GradientTransformation } from "../nn/optim/transform.ts";
-import { trainLoop } from "../nn/train_loop.ts";
+import { learningRateOf, type TrainingSchedule, trainLoop } from "../nn/train_loop.ts";
 import type { VqkdModel, VqkdParams, VqkdState } from "../vqkd/model.ts";
 import { blockwiseMasks, type MaskingOptions } from "./masking.ts";
 import {
@@ -45,23 +44,13 @@ export interface Tokenizer {
 }
 
 /** Options of pretrainBeit. */
-export interface PretrainOptions {
+export interface PretrainOptions extends TrainingSchedule {
   /** Pretraining model config (official names); vocab_size must equal the codebook size. */
   model: Record<string, unknown>;
   /** The frozen tokenizer whose codes are the targets. */
   tokenizer: Tokenizer;
   /** Training images. */
   data: HostDataset;
-  /** Passes over the training set. */
-  epochs: number;
-  /** Images per optimizer step. */
-  batchSize: number;
-  /** Peak learning rate. */
-  learningRate: number;
-  /** Final learning rate of the cosine decay (default 1e-5). */
-  minLearningRate?: number;
-  /** Linear warm-up, in epochs (default 0). */
-  warmupEpochs?: number;
   /** Decoupled weight decay (default 0.05). */
   weightDecay?: number;
   /** AdamW's second-moment decay (default 0.98, as the official recipe). */
@@ -184,14 +173,8 @@ export async function pretrainBeit(options: PretrainOptions): Promise<Pretrained
       return { backbone, tokenizer };
     },
   });
-  const steps = options.epochs * loader.batchesPerEpoch;
   const optimizer = adamw({
-    learningRate: warmupCosine({
-      baseValue: options.learningRate,
-      finalValue: options.minLearningRate ?? 1e-5,
-      totalSteps: steps,
-      warmupSteps: Math.round((options.warmupEpochs ?? 0) * loader.batchesPerEpoch),
-    }),
+    learningRate: learningRateOf(options, loader.batchesPerEpoch),
     b1: 0.9,
     b2: options.b2 ?? 0.98,
     weightDecay: options.weightDecay ?? 0.05,

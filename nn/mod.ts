@@ -46,8 +46,8 @@ export {
 export { block, type BlockConfig, type BlockOptions, type BlockParams } from "./block.ts";
 export {
   type BackboneConfig,
-  backboneParts,
   type BackboneParts,
+  backboneParts,
   blockSettings,
   dropPathRates,
   rescaleResidual,
@@ -127,3 +127,11 @@ export {
   type TrainClassifierOptions,
 } from "./classifier.ts";
 export { type ProgressBar, progressBar } from "./progress.ts";
+export {
+  type EpochSummary,
+  learningRateOf,
+  type StepPosition,
+  trainLoop,
+  type TrainingSchedule,
+  type TrainLoopOptions,
+} from "./train_loop.ts";

@@ -14,7 +14,32 @@
 //   device-to-host copy happens per step.
 
 import { dispose, type Tensor, tidy, toArray, treeLeaves } from "../tensor/mod.ts";
+import { type Schedule, warmupCosine } from "./optim/schedule.ts";
 import { progressBar } from "./progress.ts";
+
+/** How long a trainer runs and its learning rate over the run (VQ-KD, BEiT v2 pretraining). */
+export interface TrainingSchedule {
+  /** Passes over the training set. */
+  epochs: number;
+  /** Images per optimizer step. */
+  batchSize: number;
+  /** Peak learning rate. */
+  learningRate: number;
+  /** Final learning rate of the cosine decay (default 1e-5). */
+  minLearningRate?: number;
+  /** Linear warm-up, in epochs (default 0). */
+  warmupEpochs?: number;
+}
+
+/** A schedule's learning rate per step: linear warm-up, then cosine decay to the final rate. */
+export function learningRateOf(schedule: TrainingSchedule, batchesPerEpoch: number): Schedule {
+  return warmupCosine({
+    baseValue: schedule.learningRate,
+    finalValue: schedule.minLearningRate ?? 1e-5,
+    totalSteps: schedule.epochs * batchesPerEpoch,
+    warmupSteps: Math.round((schedule.warmupEpochs ?? 0) * batchesPerEpoch),
+  });
+}
 
 /** Where a step is: its epoch, its batch in the epoch, and a number stable across resumes. */
 export interface StepPosition {

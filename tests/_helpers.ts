@@ -2,7 +2,7 @@
 // the list of backends every backend test runs on.
 
 import assert from "node:assert/strict";
-import { listBackends, type Tensor, toArraySync } from "../mod.ts";
+import { listBackends, type Tensor, toArray, toArraySync } from "../mod.ts";
 
 /** The fixed fast-check seed; fast-check prints it with any failure so it can be replayed. */
 export const SEED = 20261127;
@@ -49,6 +49,16 @@ export function assertClose(
       );
     }
   }
+}
+
+/** assertClose on two tensors' values, read back from any backend. */
+export async function assertTensorClose(
+  actual: Tensor,
+  expected: Tensor,
+  tol: Tolerance,
+  message = "",
+): Promise<void> {
+  assertClose(await toArray(actual), await toArray(expected), tol, message);
 }
 
 /** Synchronous values of a CPU tensor as plain numbers. */

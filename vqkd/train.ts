@@ -31,9 +31,8 @@ import {
 } from "../data/transforms.ts";
 import { loadCheckpointOrNull, saveCheckpoint } from "../nn/io/checkpoint.ts";
 import { adamw } from "../nn/optim/alias.ts";
-import { warmupCosine } from "../nn/optim/schedule.ts";
 import { applyUpdates } from "../nn/optim/transform.ts";
-import { trainLoop } from "../nn/train_loop.ts";
+import { learningRateOf, type TrainingSchedule, trainLoop } from "../nn/train_loop.ts";
 import { vqkd, type VqkdModel, type VqkdParams, type VqkdState } from "./model.ts";
 import { kmeansInit } from "./quantizer.ts";
 import type { Teacher } from "./teachers.ts";
@@ -96,23 +95,13 @@ export const VQKD_CONFIGS: Record<string, Record<string, unknown>> = {
 };
 
 /** Options of trainVqkd. */
-export interface TrainVqkdOptions {
+export interface TrainVqkdOptions extends TrainingSchedule {
   /** Architecture (official names); decoder_out_dim must equal the teacher's feature size. */
   model: Record<string, unknown>;
   /** The frozen teacher whose features are reconstructed. */
   teacher: Teacher;
   /** Training images. */
   data: HostDataset;
-  /** Passes over the training set. */
-  epochs: number;
-  /** Images per optimizer step. */
-  batchSize: number;
-  /** Peak learning rate. */
-  learningRate: number;
-  /** Final learning rate of the cosine decay (default 1e-5). */
-  minLearningRate?: number;
-  /** Linear warm-up, in epochs (default 0). */
-  warmupEpochs?: number;
   /** Decoupled weight decay (default 1e-4). */
   weightDecay?: number;
   /** Key for initialisation, augmentation and shuffling. */
@@ -163,14 +152,8 @@ export async function trainVqkd(options: TrainVqkdOptions): Promise<TrainedToken
     key: foldIn(options.key, 1),
     transform: (k, b) => ({ images: vqkdAugment(k, b) }),
   });
-  const steps = options.epochs * loader.batchesPerEpoch;
   const optimizer = adamw({
-    learningRate: warmupCosine({
-      baseValue: options.learningRate,
-      finalValue: options.minLearningRate ?? 1e-5,
-      totalSteps: steps,
-      warmupSteps: Math.round((options.warmupEpochs ?? 0) * loader.batchesPerEpoch),
-    }),
+    learningRate: learningRateOf(options, loader.batchesPerEpoch),
     b1: 0.9,
     b2: 0.99,
     weightDecay: options.weightDecay ?? 1e-4,

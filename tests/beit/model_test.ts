@@ -7,7 +7,7 @@ import * as T from "../../mod.ts";
 import { fromStateDict, loadStateDict } from "../../nn/mod.ts";
 import { beitPretrainLoss, beitPretrainModel, type BeitPretrainParams } from "../../beit/mod.ts";
 import { testOnBackends } from "../_backends.ts";
-import { assertClose } from "../_helpers.ts";
+import { assertClose, assertTensorClose } from "../_helpers.ts";
 
 const TOL = { atol: 1e-5, rtol: 1e-4 };
 const dir = new URL("../fixtures/official/", import.meta.url);
@@ -29,22 +29,12 @@ testOnBackends(
   async () => {
     const { model, params, io, mask } = await official();
     const out = model.apply(params, io.get("images_normalized")!, { mask, allTokens: true });
-    assertClose(await T.toArray(out.logits), await T.toArray(io.get("logits_all")!), TOL, "logits");
-    assertClose(
-      await T.toArray(out.logitsClsPt),
-      await T.toArray(io.get("logits_cls_pt_all")!),
-      TOL,
-      "logits_cls_pt",
-    );
-    assertClose(
-      await T.toArray(out.patchTokens),
-      await T.toArray(io.get("patch_tokens")!),
-      TOL,
-      "patch tokens",
-    );
-    assertClose(
-      await T.toArray(out.patchTokensClsPt),
-      await T.toArray(io.get("patch_tokens_cls_pt")!),
+    await assertTensorClose(out.logits, io.get("logits_all")!, TOL, "logits");
+    await assertTensorClose(out.logitsClsPt, io.get("logits_cls_pt_all")!, TOL, "logits_cls_pt");
+    await assertTensorClose(out.patchTokens, io.get("patch_tokens")!, TOL, "patch tokens");
+    await assertTensorClose(
+      out.patchTokensClsPt,
+      io.get("patch_tokens_cls_pt")!,
       TOL,
       "patch tokens (bottleneck)",
     );
@@ -64,27 +54,12 @@ testOnBackends(
       return [l.loss, l];
     }, { hasAux: true })(params);
     assert.deepEqual(aux.labels.shape, [4 * 20]); // 20 of 49 masked per image
-    assertClose(
-      await T.toArray(aux.lossMain),
-      await T.toArray(io.get("loss_main")!),
-      TOL,
-      "loss_main",
-    );
-    assertClose(
-      await T.toArray(aux.lossClsPt),
-      await T.toArray(io.get("loss_cls_pt")!),
-      TOL,
-      "loss_cls_pt",
-    );
+    await assertTensorClose(aux.lossMain, io.get("loss_main")!, TOL, "loss_main");
+    await assertTensorClose(aux.lossClsPt, io.get("loss_cls_pt")!, TOL, "loss_cls_pt");
     const flat = T.treeFlattenWithPath(grads);
     assert.equal(flat.length, [...io.keys()].filter((k) => k.startsWith("grad.")).length);
     for (const [path, g] of flat) {
-      assertClose(
-        await T.toArray(g as T.Tensor),
-        await T.toArray(io.get(`grad.${path}`)!),
-        TOL,
-        `grad ${path}`,
-      );
+      await assertTensorClose(g as T.Tensor, io.get(`grad.${path}`)!, TOL, `grad ${path}`);
     }
   },
 );

@@ -22,7 +22,7 @@ import {
   warmupCosine,
 } from "../../nn/mod.ts";
 import { testOnBackends } from "../_backends.ts";
-import { assertClose } from "../_helpers.ts";
+import { assertClose, assertTensorClose } from "../_helpers.ts";
 
 type P = { x: T.Tensor };
 const parabola = (p: P) =>
@@ -309,7 +309,7 @@ testOnBackends(
       for (let i = 0; i < fl.length; i++) {
         if (fl[i] instanceof T.Tensor) {
           // float32 roundings in a different order (one kernel vs. eleven ops)
-          assertClose(await T.toArray(fl[i] as T.Tensor), await T.toArray(cl[i] as T.Tensor), {
+          await assertTensorClose(fl[i] as T.Tensor, cl[i] as T.Tensor, {
             atol: 1e-7,
             rtol: 1e-5,
           });

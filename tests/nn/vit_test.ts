@@ -14,7 +14,7 @@ import {
   type ViTParams,
 } from "../../nn/mod.ts";
 import { testOnBackends } from "../_backends.ts";
-import { assertClose } from "../_helpers.ts";
+import { assertClose, assertTensorClose } from "../_helpers.ts";
 
 const TOL = { atol: 1e-5, rtol: 1e-4 };
 const fixture = (name: string) => new URL(`../fixtures/${name}`, import.meta.url).pathname;
@@ -31,7 +31,7 @@ testOnBackends(
     const io = await loadStateDict(fixture("official/vit_eval.safetensors"));
     assert.equal(params.cls_token.backend, backend);
     const logits = vit.apply(params, io.get("images_normalized")!);
-    assertClose(await T.toArray(logits), await T.toArray(io.get("logits")!), TOL, "logits");
+    await assertTensorClose(logits, io.get("logits")!, TOL, "logits");
   },
 );
 
@@ -53,22 +53,17 @@ testOnBackends(
     const loss = (p: ViTParams) =>
       T.crossEntropy(vit.apply(p, all.get("images")!), all.get("labels")!, { labelSmoothing: 0.1 });
     const { value, grads } = T.valueAndGrad(loss)(params);
-    assertClose(
-      await T.toArray(vit.apply(params, all.get("images")!)),
-      await T.toArray(all.get("logits")!),
+    await assertTensorClose(
+      vit.apply(params, all.get("images")!),
+      all.get("logits")!,
       TOL,
       "logits",
     );
-    assertClose(await T.toArray(value), await T.toArray(all.get("loss")!), TOL, "loss");
+    await assertTensorClose(value, all.get("loss")!, TOL, "loss");
     const flat = T.treeFlattenWithPath(grads);
     assert.equal(flat.length, weights.size);
     for (const [path, g] of flat) {
-      assertClose(
-        await T.toArray(g as T.Tensor),
-        await T.toArray(all.get(`grad.${path}`)!),
-        TOL,
-        `grad ${path}`,
-      );
+      await assertTensorClose(g as T.Tensor, all.get(`grad.${path}`)!, TOL, `grad ${path}`);
     }
   },
 );

@@ -14,7 +14,7 @@ import {
   type VqkdState,
 } from "../../vqkd/mod.ts";
 import { testOnBackends } from "../_backends.ts";
-import { assertClose } from "../_helpers.ts";
+import { assertClose, assertTensorClose } from "../_helpers.ts";
 
 const TOL = { atol: 1e-5, rtol: 1e-4 };
 const dir = new URL("../fixtures/official/", import.meta.url);
@@ -45,20 +45,10 @@ testOnBackends(
       Array.from(await T.toArray(out.tokens)),
       Array.from(await T.toArray(io.get("tokens")!)),
     );
-    assertClose(
-      await T.toArray(out.encoded),
-      await T.toArray(io.get("encoder_patch_tokens")!),
-      TOL,
-      "encoder",
-    );
+    await assertTensorClose(out.encoded, io.get("encoder_patch_tokens")!, TOL, "encoder");
     const official = T.permute(T.reshape(io.get("quantized")!, [4, 8, 49]), [0, 2, 1]); // [B, C, h, w] → [B, N, C]
-    assertClose(await T.toArray(out.quantized), await T.toArray(official), TOL, "quantized");
-    assertClose(
-      await T.toArray(out.decoded),
-      await T.toArray(io.get("decoder_out")!),
-      TOL,
-      "decoder",
-    );
+    await assertTensorClose(out.quantized, official, TOL, "quantized");
+    await assertTensorClose(out.decoded, io.get("decoder_out")!, TOL, "decoder");
   },
 );
 
@@ -89,23 +79,18 @@ testOnBackends(
       Array.from(await T.toArray(aux.tokens)),
       Array.from(await T.toArray(step.get("tokens")!)),
     );
-    assertClose(await T.toArray(value), await T.toArray(step.get("loss")!), TOL, "loss");
-    assertClose(
-      await T.toArray(aux.quant),
-      await T.toArray(step.get("quant_loss")!),
-      TOL,
-      "quant_loss",
-    );
-    assertClose(await T.toArray(aux.rec), await T.toArray(step.get("rec_loss")!), TOL, "rec_loss");
-    assertClose(
-      await T.toArray(aux.state.quantize.embedding.weight),
-      await T.toArray(step.get("codebook_after")!),
+    await assertTensorClose(value, step.get("loss")!, TOL, "loss");
+    await assertTensorClose(aux.quant, step.get("quant_loss")!, TOL, "quant_loss");
+    await assertTensorClose(aux.rec, step.get("rec_loss")!, TOL, "rec_loss");
+    await assertTensorClose(
+      aux.state.quantize.embedding.weight,
+      step.get("codebook_after")!,
       TOL,
       "codebook",
     );
-    assertClose(
-      await T.toArray(aux.state.quantize.cluster_size),
-      await T.toArray(step.get("cluster_size_after")!),
+    await assertTensorClose(
+      aux.state.quantize.cluster_size,
+      step.get("cluster_size_after")!,
       TOL,
       "cluster_size",
     );
@@ -113,7 +98,7 @@ testOnBackends(
     assert.equal(flat.length, [...step.keys()].filter((k) => k.startsWith("grad.")).length);
     for (const [path, g] of flat) {
       // Gradients through the straight-through estimator: a little looser (fixture README).
-      assertClose(await T.toArray(g as T.Tensor), await T.toArray(step.get(`grad.${path}`)!), {
+      await assertTensorClose(g as T.Tensor, step.get(`grad.${path}`)!, {
         atol: 2e-5,
         rtol: 2e-4,
       }, `grad ${path}`);

@@ -6,7 +6,7 @@ import * as T from "../../mod.ts";
 import { loadStateDict, visionTransformer } from "../../nn/mod.ts";
 import { classifierTeacher, clipTeacher, dinoTeacher, pixelTeacher } from "../../vqkd/teachers.ts";
 import { testOnBackends } from "../_backends.ts";
-import { assertClose } from "../_helpers.ts";
+import { assertClose, assertTensorClose } from "../_helpers.ts";
 
 const dir = new URL("../fixtures/teachers/", import.meta.url).pathname;
 const TOL = { atol: 1e-5, rtol: 1e-4 };
@@ -18,27 +18,17 @@ testOnBackends(
     const images = f.get("images")!;
     const clip = clipTeacher(await loadStateDict(`${dir}clip_tiny.pth`));
     assert.equal(clip.dim, 16);
-    assertClose(
-      await T.toArray(clip.features(images)),
-      await T.toArray(f.get("clip_features")!),
-      TOL,
-      "clip",
-    );
+    await assertTensorClose(clip.features(images), f.get("clip_features")!, TOL, "clip");
     const clip16 = clipTeacher(await loadStateDict(`${dir}clip_tiny_fp16.pth`)); // fp16, teacher_model.visual.*
-    assertClose(
-      await T.toArray(clip16.features(images)),
-      await T.toArray(f.get("clip_fp16_features")!),
+    await assertTensorClose(
+      clip16.features(images),
+      f.get("clip_fp16_features")!,
       TOL,
       "clip fp16",
     );
     const dino = dinoTeacher(await loadStateDict(`${dir}dino_tiny.pth`), { heads: 3 });
     assert.equal(dino.dim, 48);
-    assertClose(
-      await T.toArray(dino.features(images)),
-      await T.toArray(f.get("dino_features")!),
-      TOL,
-      "dino",
-    );
+    await assertTensorClose(dino.features(images), f.get("dino_features")!, TOL, "dino");
     // One-channel images are repeated to RGB.
     assert.deepEqual(clip.features(T.zeros([1, 1, 28, 28])).shape, [1, 49, 16]);
   },

@@ -18,10 +18,14 @@ import {
   loadFashionMnistRaw,
 } from "../../data/fashion_mnist.ts";
 import { horizontalFlip, normalize, randomCropWithPadding } from "../../data/transforms.ts";
-import { evaluateClassifier, trainClassifier } from "../../nn/classifier.ts";
-import { adamw } from "../../nn/optim/alias.ts";
-import { warmupCosine } from "../../nn/optim/schedule.ts";
-import { visionTransformer, type ViTParams } from "../../nn/vision_transformer.ts";
+import {
+  adamw,
+  evaluateClassifier,
+  trainClassifier,
+  visionTransformer,
+  type ViTParams,
+  warmupCosine,
+} from "../../nn/mod.ts";
 
 const { values } = parseArgs({
   args: Deno.args,

@@ -53,47 +53,58 @@ const rowSetup = () =>
   `${set("n1", param(R.n1))} ${set("n2", param(R.n2))} ${set("count", param(R.count))}
     ${set("stride", `(i32.shl ${param(R.stride)} (i32.const 2))`)}`;
 
-function sumRows(): string {
+/**
+ * A row kernel `name`: for every output `$o` of the task's range, `$px` set to its row's
+ * first element, then `perRow` (which stores the output).
+ */
+function rowsKernel(name: string, extraLocals: string, perRow: string): string {
   return `
-  (func (export "sum_rows") ${KERNEL_PARAMS}
-    ${ROW_LOCALS} ${locals("v128", "v", "lo", "hi")} ${locals("f64", "tail")}
+  (func (export "${name}") ${KERNEL_PARAMS}
+    ${ROW_LOCALS} ${extraLocals}
     ${rowSetup()}
     ${set("o", get("start"))}
     ${
     whileLoop(
       "outputs",
       `(i32.lt_u ${get("o")} ${get("end")})`,
-      `
-      ${rowStart()}
-      ${set("lo", "(v128.const i32x4 0 0 0 0)")} ${set("hi", "(v128.const i32x4 0 0 0 0)")}
+      `${rowStart()}
+      ${perRow}
+      ${inc("o", 1)}`,
+    )
+  })`;
+}
+
+function sumRows(): string {
+  return rowsKernel(
+    "sum_rows",
+    `${locals("v128", "v", "lo", "hi")} ${locals("f64", "tail")}`,
+    `${set("lo", "(v128.const i32x4 0 0 0 0)")} ${set("hi", "(v128.const i32x4 0 0 0 0)")}
       ${set("tail", "(f64.const 0)")}
       ${set("q", get("count"))}
       (if (i32.eq ${get("stride")} (i32.const 4)) (then
         ${
-        whileLoop(
-          "four",
-          `(i32.ge_u ${get("q")} (i32.const 4))`,
-          `${set("v", `(v128.load ${get("px")})`)}
+      whileLoop(
+        "four",
+        `(i32.ge_u ${get("q")} (i32.const 4))`,
+        `${set("v", `(v128.load ${get("px")})`)}
            ${set("lo", `(f64x2.add ${get("lo")} ${promoteLow(get("v"))})`)}
            ${set("hi", `(f64x2.add ${get("hi")} ${promoteHigh(get("v"))})`)}
            ${inc("px", 16)} ${inc("q", -4)}`,
-        )
-      }))
+      )
+    }))
       ${
-        whileLoop(
-          "one",
-          get("q"),
-          `${set("tail", `(f64.add ${get("tail")} (f64.promote_f32 (f32.load ${get("px")})))`)}
+      whileLoop(
+        "one",
+        get("q"),
+        `${set("tail", `(f64.add ${get("tail")} (f64.promote_f32 (f32.load ${get("px")})))`)}
            ${inc("px", get("stride"))} ${inc("q", -1)}`,
-        )
-      }
+      )
+    }
       (f32.store (i32.add ${param(R.out)} (i32.shl ${get("o")} (i32.const 2)))
         (f32.demote_f64 (f64.add (f64.add ${sumLanes(get("lo"))} ${sumLanes(get("hi"))}) ${
-        get("tail")
-      })))
-      ${inc("o", 1)}`,
-    )
-  })`;
+      get("tail")
+    })))`,
+  );
 }
 
 /** sum_columns (see the header): float64 lanes demoted and stored four at a time. */
@@ -168,49 +179,40 @@ function sumColumns(): string {
  */
 function extremeRows(op: "max" | "min"): string {
   const start = op === "max" ? "-inf" : "inf";
-  return `
-  (func (export "${op}_rows") ${KERNEL_PARAMS}
-    ${ROW_LOCALS} ${locals("v128", "v")} ${locals("f32", "best")}
-    ${rowSetup()}
-    ${set("o", get("start"))}
-    ${
-    whileLoop(
-      "outputs",
-      `(i32.lt_u ${get("o")} ${get("end")})`,
-      `${rowStart()}
-      ${set("v", `(f32x4.splat (f32.const ${start}))`)}
+  return rowsKernel(
+    `${op}_rows`,
+    `${locals("v128", "v")} ${locals("f32", "best")}`,
+    `${set("v", `(f32x4.splat (f32.const ${start}))`)}
       ${set("q", get("count"))}
       (if (i32.eq ${get("stride")} (i32.const 4)) (then
         ${
-        whileLoop(
-          "four",
-          `(i32.ge_u ${get("q")} (i32.const 4))`,
-          `${set("v", `(f32x4.${op} ${get("v")} (v128.load ${get("px")}))`)} ${inc("px", 16)} ${
-            inc("q", -4)
-          }`,
-        )
-      }))
+      whileLoop(
+        "four",
+        `(i32.ge_u ${get("q")} (i32.const 4))`,
+        `${set("v", `(f32x4.${op} ${get("v")} (v128.load ${get("px")}))`)} ${inc("px", 16)} ${
+          inc("q", -4)
+        }`,
+      )
+    }))
       ${
-        set(
-          "best",
-          `(f32.${op} (f32.${op} (f32x4.extract_lane 0 ${get("v")}) (f32x4.extract_lane 1 ${
-            get("v")
-          }))
+      set(
+        "best",
+        `(f32.${op} (f32.${op} (f32x4.extract_lane 0 ${get("v")}) (f32x4.extract_lane 1 ${
+          get("v")
+        }))
             (f32.${op} (f32x4.extract_lane 2 ${get("v")}) (f32x4.extract_lane 3 ${get("v")})))`,
-        )
-      }
+      )
+    }
       ${
-        whileLoop(
-          "one",
-          get("q"),
-          `${set("best", `(f32.${op} ${get("best")} (f32.load ${get("px")}))`)}
+      whileLoop(
+        "one",
+        get("q"),
+        `${set("best", `(f32.${op} ${get("best")} (f32.load ${get("px")}))`)}
            ${inc("px", get("stride"))} ${inc("q", -1)}`,
-        )
-      }
-      (f32.store (i32.add ${param(R.out)} (i32.shl ${get("o")} (i32.const 2))) ${get("best")})
-      ${inc("o", 1)}`,
-    )
-  })`;
+      )
+    }
+      (f32.store (i32.add ${param(R.out)} (i32.shl ${get("o")} (i32.const 2))) ${get("best")})`,
+  );
 }
 
 /**
@@ -219,37 +221,28 @@ function extremeRows(op: "max" | "min"): string {
  */
 function argExtremeRows(op: "max" | "min"): string {
   const beats = op === "max" ? "f32.gt" : "f32.lt";
-  return `
-  (func (export "arg${op}_rows") ${KERNEL_PARAMS}
-    ${ROW_LOCALS} ${locals("i32", "at", "i")} ${locals("f32", "best", "value")}
-    ${rowSetup()}
-    ${set("o", get("start"))}
-    ${
-    whileLoop(
-      "outputs",
-      `(i32.lt_u ${get("o")} ${get("end")})`,
-      `${rowStart()}
-      ${set("at", "(i32.const 0)")}
+  return rowsKernel(
+    `arg${op}_rows`,
+    `${locals("i32", "at", "i")} ${locals("f32", "best", "value")}`,
+    `${set("at", "(i32.const 0)")}
       (if ${get("count")} (then
         ${set("best", `(f32.load ${get("px")})`)}
         ${set("i", "(i32.const 1)")}
         ${
-        whileLoop(
-          "scan",
-          `(i32.and (i32.lt_u ${get("i")} ${get("count")}) (f32.eq ${get("best")} ${get("best")}))`,
-          `${inc("px", get("stride"))}
+      whileLoop(
+        "scan",
+        `(i32.and (i32.lt_u ${get("i")} ${get("count")}) (f32.eq ${get("best")} ${get("best")}))`,
+        `${inc("px", get("stride"))}
            ${set("value", `(f32.load ${get("px")})`)}
            (if (i32.or (f32.ne ${get("value")} ${get("value")}) (${beats} ${get("value")} ${
-            get("best")
-          }))
+          get("best")
+        }))
              (then ${set("best", get("value"))} ${set("at", get("i"))}))
            ${inc("i", 1)}`,
-        )
-      }))
-      (i32.store (i32.add ${param(R.out)} (i32.shl ${get("o")} (i32.const 2))) ${get("at")})
-      ${inc("o", 1)}`,
-    )
-  })`;
+      )
+    }))
+      (i32.store (i32.add ${param(R.out)} (i32.shl ${get("o")} (i32.const 2))) ${get("at")})`,
+  );
 }
 
 /** Every reduction kernel, as WAT function definitions. */
