@@ -219,31 +219,36 @@ export async function writeReport(r: ReportInput): Promise<void> {
     records.filter((m) => m.stage === stage && typeof m[field] === "number").map((m) =>
       m[field] as number
     );
-  const lossChart = (title: string, series: Record<string, number[]>, yLabel: string) =>
-    curvesSvg(series, { title, xLabel: "training step", yLabel, window: 25 });
-  await Deno.writeTextFile(
-    `${r.out}/teacher_loss.svg`,
-    lossChart(
+  // The loss curves of the training stages: file, title, series, y axis.
+  const lossCharts: [string, string, Record<string, number[]>, string][] = [
+    [
+      "teacher_loss.svg",
       "Supervised teacher: cross-entropy of each training batch",
       { "training loss": seriesOf("teacher", "loss") },
       "loss (nats)",
-    ),
-  );
-  await Deno.writeTextFile(
-    `${r.out}/vqkd_loss.svg`,
-    lossChart(
+    ],
+    [
+      "vqkd_loss.svg",
       "VQ-KD: reconstruction loss of each training batch",
       { "1 − cosine to the teacher": seriesOf("vqkd", "rec_loss") },
       "1 − cosine",
-    ),
-  );
-  await Deno.writeTextFile(
-    `${r.out}/beit_loss.svg`,
-    lossChart("BEiT v2: masked-token cross-entropy of each training batch", {
-      "main branch": seriesOf("beit", "loss_main"),
-      "CLS bottleneck branch": seriesOf("beit", "loss_cls_pt"),
-    }, "loss (nats)"),
-  );
+    ],
+    [
+      "beit_loss.svg",
+      "BEiT v2: masked-token cross-entropy of each training batch",
+      {
+        "main branch": seriesOf("beit", "loss_main"),
+        "CLS bottleneck branch": seriesOf("beit", "loss_cls_pt"),
+      },
+      "loss (nats)",
+    ],
+  ];
+  for (const [file, title, series, yLabel] of lossCharts) {
+    await Deno.writeTextFile(
+      `${r.out}/${file}`,
+      curvesSvg(series, { title, xLabel: "training step", yLabel, window: 25 }),
+    );
+  }
   const curves = Object.fromEntries(
     r.results.filter((row) => row.probeCurve?.length).map((row) => [
       row.name,

@@ -63,6 +63,23 @@ function epochImages(ctx: RunContext, batchSize: number): number {
   return Math.floor(ctx.data.train.labels.length / batchSize) * batchSize;
 }
 
+/**
+ * A training stage `name`: loaded from `DIR/name.ckpt` when finished, else run and timed
+ * (`stage.epochs` passes at `stage.batchSize` images per step) and saved.
+ */
+function trainingStage<T>(
+  ctx: RunContext,
+  name: string,
+  stage: { epochs: number; batchSize: number },
+  run: () => Promise<T>,
+): Promise<T> {
+  const images = stage.epochs * epochImages(ctx, stage.batchSize);
+  return ctx.cache.stage(
+    `${ctx.out}/${name}.ckpt`,
+    () => ctx.book.timed(name, images, run, stage.batchSize),
+  );
+}
+
 /** The teacher: a supervised ViT classifier (it saw the labels). */
 export async function teacherStage(
   ctx: RunContext,
@@ -70,44 +87,38 @@ export async function teacherStage(
   const t = ctx.preset.teacher;
   const model = visionTransformer(teacherModelConfig(ctx.preset));
   const { train } = ctx.data;
-  const params = await ctx.cache.stage<ViTParams>(
-    `${ctx.out}/teacher.ckpt`,
-    () =>
-      ctx.book.timed("teacher", t.epochs * epochImages(ctx, t.batchSize), async () => {
-        const steps = t.epochs * Math.floor(train.labels.length / t.batchSize);
-        const trained = await trainClassifier({
-          apply: model.apply,
-          params: model.init(foldIn(ctx.root, 1)),
-          optimizer: adamw({
-            learningRate: warmupCosine({
-              baseValue: t.lr,
-              finalValue: 1e-5,
-              totalSteps: steps,
-              warmupSteps: Math.floor(steps / 10),
-            }),
-            weightDecay: 0.05,
-          }),
-          data: train,
-          epochs: t.epochs,
-          batchSize: t.batchSize,
-          key: foldIn(ctx.root, 2),
-          transform: (k, batch) => {
-            const [, , side] = batch.shape;
-            const shifted = t.augment === "crop+flip"
-              ? randomCropWithPadding(foldIn(k, 0), batch, side, 2)
-              : batch;
-            const flipped = t.augment === "none"
-              ? shifted
-              : horizontalFlip(foldIn(k, 1), shifted, 0.5);
-            return normalize(flipped, MEAN, STD);
-          },
-          label: "teacher",
-          quiet: ctx.output.silent,
-          onStep: (step, loss) => ctx.output.log({ stage: "teacher", step, loss }),
-        });
-        return trained.params;
-      }, t.batchSize),
-  );
+  const params = await trainingStage(ctx, "teacher", t, async (): Promise<ViTParams> => {
+    const steps = t.epochs * Math.floor(train.labels.length / t.batchSize);
+    const trained = await trainClassifier({
+      apply: model.apply,
+      params: model.init(foldIn(ctx.root, 1)),
+      optimizer: adamw({
+        learningRate: warmupCosine({
+          baseValue: t.lr,
+          finalValue: 1e-5,
+          totalSteps: steps,
+          warmupSteps: Math.floor(steps / 10),
+        }),
+        weightDecay: 0.05,
+      }),
+      data: train,
+      epochs: t.epochs,
+      batchSize: t.batchSize,
+      key: foldIn(ctx.root, 2),
+      transform: (k, batch) => {
+        const [, , side] = batch.shape;
+        const shifted = t.augment === "crop+flip"
+          ? randomCropWithPadding(foldIn(k, 0), batch, side, 2)
+          : batch;
+        const flipped = t.augment === "none" ? shifted : horizontalFlip(foldIn(k, 1), shifted, 0.5);
+        return normalize(flipped, MEAN, STD);
+      },
+      label: "teacher",
+      quiet: ctx.output.silent,
+      onStep: (step, loss) => ctx.output.log({ stage: "teacher", step, loss }),
+    });
+    return trained.params;
+  });
   return { model, params };
 }
 
@@ -120,26 +131,22 @@ export function tokenizerStage(
   salt: number,
 ): Promise<TokenizerState> {
   const v = ctx.preset.vqkd;
-  return ctx.cache.stage(
-    `${ctx.out}/${name}.ckpt`,
-    () =>
-      ctx.book.timed(name, v.epochs * epochImages(ctx, v.batchSize), async () => {
-        const trained = await trainVqkd({
-          model: vqkdModelConfig(ctx.preset, teacherDim),
-          teacher,
-          data: ctx.data.train,
-          epochs: v.epochs,
-          batchSize: v.batchSize,
-          learningRate: v.lr,
-          warmupEpochs: Math.min(1, v.epochs / 4),
-          key: foldIn(ctx.root, salt),
-          checkpoint: `${ctx.out}/${name}.partial.ckpt`,
-          quiet: ctx.output.silent,
-          onStep: (m) => ctx.output.log({ stage: name, ...m }),
-        });
-        return { params: trained.params, state: trained.state };
-      }, v.batchSize),
-  );
+  return trainingStage(ctx, name, v, async () => {
+    const trained = await trainVqkd({
+      model: vqkdModelConfig(ctx.preset, teacherDim),
+      teacher,
+      data: ctx.data.train,
+      epochs: v.epochs,
+      batchSize: v.batchSize,
+      learningRate: v.lr,
+      warmupEpochs: Math.min(1, v.epochs / 4),
+      key: foldIn(ctx.root, salt),
+      checkpoint: `${ctx.out}/${name}.partial.ckpt`,
+      quiet: ctx.output.silent,
+      onStep: (m) => ctx.output.log({ stage: name, ...m }),
+    });
+    return { params: trained.params, state: trained.state };
+  });
 }
 
 /** BEiT v2 pretraining on a tokenizer's codes, with or without the CLS bottleneck. */
@@ -151,30 +158,26 @@ export function pretrainStage(
   salt: number,
 ): Promise<BeitPretrainParams> {
   const b = ctx.preset.beit;
-  return ctx.cache.stage(
-    `${ctx.out}/${name}.ckpt`,
-    () =>
-      ctx.book.timed(name, b.epochs * epochImages(ctx, b.batchSize), async () => {
-        const trained = await pretrainBeit({
-          model: beitModelConfig(ctx.preset, bottleneck ? b.headLayers : 0),
-          tokenizer,
-          data: ctx.data.train,
-          epochs: b.epochs,
-          batchSize: b.batchSize,
-          learningRate: b.lr,
-          warmupEpochs: b.warmupEpochs,
-          clsBottleneck: bottleneck,
-          key: foldIn(ctx.root, salt),
-          checkpoint: `${ctx.out}/${name}.partial.ckpt`,
-          // The main model keeps one snapshot per epoch: the curve of probe accuracy against
-          // MIM steps (tools/experiments/probe_checkpoints.ts).
-          snapshot: name === "beit" ? (e) => `${ctx.out}/snapshots/beit.epoch${e}.ckpt` : undefined,
-          quiet: ctx.output.silent,
-          onStep: (m) => ctx.output.log({ stage: name, ...m }),
-        });
-        return trained.params;
-      }, b.batchSize),
-  );
+  return trainingStage(ctx, name, b, async () => {
+    const trained = await pretrainBeit({
+      model: beitModelConfig(ctx.preset, bottleneck ? b.headLayers : 0),
+      tokenizer,
+      data: ctx.data.train,
+      epochs: b.epochs,
+      batchSize: b.batchSize,
+      learningRate: b.lr,
+      warmupEpochs: b.warmupEpochs,
+      clsBottleneck: bottleneck,
+      key: foldIn(ctx.root, salt),
+      checkpoint: `${ctx.out}/${name}.partial.ckpt`,
+      // The main model keeps one snapshot per epoch: the curve of probe accuracy against
+      // MIM steps (tools/experiments/probe_checkpoints.ts).
+      snapshot: name === "beit" ? (e) => `${ctx.out}/snapshots/beit.epoch${e}.ckpt` : undefined,
+      quiet: ctx.output.silent,
+      onStep: (m) => ctx.output.log({ stage: name, ...m }),
+    });
+    return trained.params;
+  });
 }
 
 /** A linear-probe row on the features `features` computes from normalised images. */

@@ -127,44 +127,28 @@ function compare(op: BinaryOp, a: TensorLike, b: TensorLike): Tensor {
 }
 
 /** Elementwise a == b as a bool tensor. */
-export function equal(a: TensorLike, b: TensorLike): Tensor {
-  return compare("equal", a, b);
-}
+export const equal = (a: TensorLike, b: TensorLike): Tensor => compare("equal", a, b);
 
 /** Elementwise a != b as a bool tensor (NaN differs from everything, itself included). */
-export function notEqual(a: TensorLike, b: TensorLike): Tensor {
-  return compare("notEqual", a, b);
-}
+export const notEqual = (a: TensorLike, b: TensorLike): Tensor => compare("notEqual", a, b);
 
 /** Elementwise a < b as a bool tensor. */
-export function less(a: TensorLike, b: TensorLike): Tensor {
-  return compare("less", a, b);
-}
+export const less = (a: TensorLike, b: TensorLike): Tensor => compare("less", a, b);
 
 /** Elementwise a ≤ b as a bool tensor. */
-export function lessEqual(a: TensorLike, b: TensorLike): Tensor {
-  return compare("lessEqual", a, b);
-}
+export const lessEqual = (a: TensorLike, b: TensorLike): Tensor => compare("lessEqual", a, b);
 
 /** Elementwise a > b as a bool tensor. */
-export function greater(a: TensorLike, b: TensorLike): Tensor {
-  return compare("greater", a, b);
-}
+export const greater = (a: TensorLike, b: TensorLike): Tensor => compare("greater", a, b);
 
 /** Elementwise a ≥ b as a bool tensor. */
-export function greaterEqual(a: TensorLike, b: TensorLike): Tensor {
-  return compare("greaterEqual", a, b);
-}
+export const greaterEqual = (a: TensorLike, b: TensorLike): Tensor => compare("greaterEqual", a, b);
 
 /** Elementwise logical and as a bool tensor (non-zero is true, NaN included). */
-export function logicalAnd(a: TensorLike, b: TensorLike): Tensor {
-  return compare("logicalAnd", a, b);
-}
+export const logicalAnd = (a: TensorLike, b: TensorLike): Tensor => compare("logicalAnd", a, b);
 
 /** Elementwise logical or as a bool tensor (non-zero is true, NaN included). */
-export function logicalOr(a: TensorLike, b: TensorLike): Tensor {
-  return compare("logicalOr", a, b);
-}
+export const logicalOr = (a: TensorLike, b: TensorLike): Tensor => compare("logicalOr", a, b);
 
 /**
  * Picks elementwise from `a` where `cond` is true and from `b` elsewhere; all three

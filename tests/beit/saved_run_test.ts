@@ -17,8 +17,7 @@ import { main as predict } from "../../beit/predict_cli.ts";
 import { main as tokenize } from "../../vqkd/tokenize_cli.ts";
 import { main as exportMain } from "../../beit/export_cli.ts";
 import { readPth } from "../../nn/io/pth.ts";
-import { listZipEntries, readZipEntry } from "../../nn/io/zip.ts";
-import { unpickle } from "../../nn/io/pickle.ts";
+import { readPthPickle } from "../_pth.ts";
 import { relativePositionIndex } from "../../nn/relative_position_bias.ts";
 import * as T from "../../mod.ts";
 import { decodeImage, encodeImagePng, resizeAndCenterCrop } from "../../data/image_folder.ts";
@@ -226,19 +225,7 @@ Deno.test("deno task export --to official writes .pth files with the official ke
   for (const [name, tree] of Object.entries(models)) {
     const bytes = await Deno.readFile(`${out}/${name}.pth`);
     // The pickle's top level is {"model": OrderedDict}, as the official scripts save it.
-    const entries = listZipEntries(bytes);
-    const pkl = entries.find((e) => e.name === `${name}/data.pkl`)!;
-    const storage = (pid: unknown) => {
-      const [, type, key, location, numel] = pid as [
-        string,
-        { name: string },
-        string,
-        string,
-        number,
-      ];
-      return { kind: "storage", type: type.name, key, location, numel };
-    };
-    const root = unpickle(await readZipEntry(bytes, pkl), storage) as Map<string, unknown>;
+    const root = await readPthPickle(bytes, name) as Map<string, unknown>;
     assert.deepEqual([...root.keys()], ["model"], name);
     assert.ok(root.get("model") instanceof Map);
     const saved = await readPth(bytes, name);

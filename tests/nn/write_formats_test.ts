@@ -6,7 +6,7 @@ import { encodeNpy, parseNpy } from "../../nn/io/npy.ts";
 import { crc32, encodePth, PthStateDict, pthTensor, zipStored } from "../../nn/io/pth_write.ts";
 import { readPth } from "../../nn/io/pth.ts";
 import { listZipEntries, readZipEntry } from "../../nn/io/zip.ts";
-import { unpickle } from "../../nn/io/pickle.ts";
+import { readPthPickle } from "../_pth.ts";
 
 Deno.test("encodeNpy() writes NumPy 1.0 headers aligned to 64 bytes; parseNpy() reads them back", () => {
   for (
@@ -87,17 +87,7 @@ Deno.test("encodePth() writes dicts, numbers, strings, lists and state dicts tha
     assert.deepEqual(back.get(key)!.shape, raw.shape);
     assert.deepEqual(back.get(key)!.data, raw.data);
   }
-  const pkl = listZipEntries(bytes).find((e) => e.name === "ckpt/data.pkl")!;
-  const root = unpickle(await readZipEntry(bytes, pkl), (pid) => {
-    const [, type, key, location, numel] = pid as [
-      string,
-      { name: string },
-      string,
-      string,
-      number,
-    ];
-    return { kind: "storage", type: type.name, key, location, numel };
-  }) as Map<string, unknown>;
+  const root = await readPthPickle(bytes, "ckpt") as Map<string, unknown>;
   assert.equal(root.get("epoch"), 5);
   assert.equal(Number(root.get("step")), 2 ** 40);
   assert.equal(root.get("lr"), 1.5e-3);

@@ -58,13 +58,19 @@ torch.set_num_threads(args.threads)
 # --- the check against the official code's fixtures ------------------------------------
 
 
+def from_config(cls, path, *names):
+    """A model built from a JSON config: the input's size, patch and channels, then `names`."""
+    cfg = json.load(open(path))
+    inputs = ("img_size", "patch_size", "in_chans")
+    return cls(*(cfg[name] for name in inputs + names))
+
+
 def check_official(folder):
     report = {}
     # The pretraining model: both branches' logits and tokens, losses and gradients.
-    cfg = json.load(open(f"{folder}/beit_config.json"))
-    model = BeitPretrain(cfg["img_size"], cfg["patch_size"], cfg["in_chans"], cfg["vocab_size"],
-                         cfg["embed_dim"], cfg["depth"], cfg["num_heads"], cfg["early_layers"],
-                         cfg["head_layers"], cfg["init_values"], cfg["use_abs_pos_emb"])
+    model = from_config(BeitPretrain, f"{folder}/beit_config.json", "vocab_size", "embed_dim",
+                        "depth", "num_heads", "early_layers", "head_layers", "init_values",
+                        "use_abs_pos_emb")
     load_official(model, f"{folder}/beit_weights.safetensors")
     want = read_safetensors(f"{folder}/beit_eval.safetensors")
     x, mask = want["images_normalized"], want["mask"]
@@ -81,10 +87,9 @@ def check_official(folder):
     got.update({f"grad.{k}": p.grad for k, p in model.named_parameters()})
     compare(report, "beit ", got, want)
     # The classifier (fine-tune style, per-block relative bias, layer scale, mean pooling).
-    cfg = json.load(open(f"{folder}/vit_config.json"))
-    vit = ViT(cfg["img_size"], cfg["patch_size"], cfg["in_chans"], cfg["embed_dim"],
-              cfg["depth"], cfg["num_heads"], cfg["num_classes"], cfg["use_abs_pos_emb"],
-              cfg["use_rel_pos_bias"], cfg["use_mean_pooling"], cfg["init_values"])
+    vit = from_config(ViT, f"{folder}/vit_config.json", "embed_dim", "depth", "num_heads",
+                      "num_classes", "use_abs_pos_emb", "use_rel_pos_bias", "use_mean_pooling",
+                      "init_values")
     load_official(vit, f"{folder}/vit_weights.safetensors")
     want = read_safetensors(f"{folder}/vit_eval.safetensors")
     with torch.no_grad():
