@@ -9,6 +9,8 @@ import {
   LINEAR_INDEX,
   MATH,
   paramsBlock,
+  perIndexKernel,
+  storage,
   storageType,
   textureInput,
   VIEW_INDEX,
@@ -190,7 +192,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 
 /** The output binding of an elementwise kernel. */
 function output(binding: number, type: string): string {
-  return `@group(0) @binding(${binding}) var<storage, read_write> out: array<${type}>;`;
+  return storage(binding, "out", type, "read_write");
 }
 
 /** `out[i] = op(x[i])`, converting from `inDtype` to `outDtype`. */
@@ -358,20 +360,15 @@ export const ADAM_PARAMS = paramLayout({
 export function adamStepSource(): string {
   const layout = ADAM_PARAMS;
   const at = (k: number) => layout.read("offsets", `${k}u`);
-  return /* wgsl */ `
-@group(0) @binding(0) var<storage, read> g: array<f32>;
-@group(0) @binding(1) var<storage, read> m: array<f32>;
-@group(0) @binding(2) var<storage, read> v: array<f32>;
-@group(0) @binding(3) var<storage, read> p: array<f32>;
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;
-${paramsBlock(5)}
-${LINEAR_INDEX}
-@compute @workgroup_size(64)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) lid: u32) {
-  let i = linearIndex(wid, nwg, lid);
+  return perIndexKernel({
+    bindings: [
+      ...["g", "m", "v", "p"].map((name, k) => storage(k, name, "f32")),
+      storage(4, "out", "f32", "read_write"),
+    ],
+    count: layout.read("n"),
+    index: "i",
+    body: /* wgsl */ `
   let n = ${layout.read("n")};
-  if (i >= n) { return; }
   let gi = g[${at(0)} + i];
   let mu = ${layout.read("b1")} * m[${at(1)} + i] + ${layout.read("oneMinusB1")} * gi;
   let nu = ${layout.read("b2")} * v[${at(2)} + i] + ${layout.read("oneMinusB2")} * (gi * gi);
@@ -379,7 +376,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     ${layout.read("weightDecay")} * p[${at(3)} + i];
   out[i] = -${layout.read("learningRate")} * step;
   out[n + i] = mu;
-  out[2u * n + i] = nu;
-}
-`;
+  out[2u * n + i] = nu;`,
+  });
 }

@@ -11,8 +11,8 @@
 // produces (a cross-entropy's one label per row).
 
 import type { DType } from "../../dtype.ts";
-import { elementwiseExtra, MAX_RANK, paramLayout } from "./params.ts";
-import { LINEAR_INDEX, paramsBlock, storageType, VIEW_INDEX } from "./wgsl_common.ts";
+import { axes, elementwiseExtra, MAX_RANK, paramLayout } from "./params.ts";
+import { perIndexKernel, storage, storageType, VIEW_INDEX } from "./wgsl_common.ts";
 
 /**
  * Params: elementwise words over the index shape (view 0 the index, view 1 x with a zero
@@ -21,25 +21,22 @@ import { LINEAR_INDEX, paramsBlock, storageType, VIEW_INDEX } from "./wgsl_commo
 export function gatherSource(dtype: DType): string {
   const st = storageType(dtype);
   const extra = elementwiseExtra(2);
-  return /* wgsl */ `
-@group(0) @binding(0) var<storage, read> index: array<i32>;
-@group(0) @binding(1) var<storage, read> x: array<${st}>;
-@group(0) @binding(2) var<storage, read_write> out: array<${st}>;
-${paramsBlock(3)}
-${LINEAR_INDEX}
-${VIEW_INDEX}
-@compute @workgroup_size(64)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) lid: u32) {
-  let i = linearIndex(wid, nwg, lid);
-  if (i >= P(0u)) { return; }
+  return perIndexKernel({
+    bindings: [
+      storage(0, "index", "i32"),
+      storage(1, "x", st),
+      storage(2, "out", st, "read_write"),
+    ],
+    helpers: [VIEW_INDEX],
+    count: "P(0u)",
+    index: "i",
+    body: /* wgsl */ `
   let size = Pi(${extra}u);
   var k = index[viewIndex(i, 0u)];
   if (k < 0) { k += size; }
   if (k < 0 || k >= size) { out[i] = ${st}(0); return; }
-  out[i] = x[u32(i32(viewIndex(i, 1u)) + k * Pi(${extra + 1}u))];
-}
-`;
+  out[i] = x[u32(i32(viewIndex(i, 1u)) + k * Pi(${extra + 1}u))];`,
+  });
 }
 
 /** scatterAdd's parameters: outputs, rank, axis, the output's shape, and the index and updates views. */
@@ -50,8 +47,7 @@ export const SCATTER_ADD_PARAMS = paramLayout({
   indexOffset: "i32",
   updatesOffset: "i32",
   shape: ["u32", MAX_RANK],
-  indexShape: ["u32", MAX_RANK],
-  indexStrides: ["i32", MAX_RANK],
+  ...axes("index", MAX_RANK),
   updatesStrides: ["i32", MAX_RANK],
 });
 
@@ -59,17 +55,15 @@ export const SCATTER_ADD_PARAMS = paramLayout({
 export function scatterAddSource(dtype: DType): string {
   const st = storageType(dtype);
   const p = SCATTER_ADD_PARAMS;
-  return /* wgsl */ `
-@group(0) @binding(0) var<storage, read> index: array<i32>;
-@group(0) @binding(1) var<storage, read> updates: array<${st}>;
-@group(0) @binding(2) var<storage, read_write> out: array<${st}>;
-${paramsBlock(3)}
-${LINEAR_INDEX}
-@compute @workgroup_size(64)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) lid: u32) {
-  let i = linearIndex(wid, nwg, lid);
-  if (i >= ${p.read("n")}) { return; }
+  return perIndexKernel({
+    bindings: [
+      storage(0, "index", "i32"),
+      storage(1, "updates", st),
+      storage(2, "out", st, "read_write"),
+    ],
+    count: p.read("n"),
+    index: "i",
+    body: /* wgsl */ `
   let rank = ${p.read("rank")};
   let axis = ${p.read("axis")};
   var rem = i;
@@ -95,7 +89,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     if (k < 0) { k += size; }
     if (k == want) { acc += updates[u32(ub + i32(j) * ${p.read("updatesStrides", "axis")})]; }
   }
-  out[i] = out[i] + acc;
-}
-`;
+  out[i] = out[i] + acc;`,
+  });
 }

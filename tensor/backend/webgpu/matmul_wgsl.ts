@@ -18,7 +18,7 @@
 // sizes of a plain kernel on raw WebGPU, reading storage buffers or textures.
 
 import { TEXTURE_ROW } from "./context.ts";
-import { paramLayout } from "./params.ts";
+import { axes, paramLayout } from "./params.ts";
 import { paramsBlock, textureInput } from "./wgsl_common.ts";
 
 /** The most batch axes a product addresses (after collapsing). */
@@ -288,8 +288,7 @@ export const PACK_PARAMS = paramLayout({
   rowStride: "i32",
   colStride: "i32",
   packedRows: "u32",
-  batchShape: ["u32", MATMUL_MAX_BATCH_RANK],
-  batchStrides: ["i32", MATMUL_MAX_BATCH_RANK],
+  ...axes("batch", MATMUL_MAX_BATCH_RANK),
 });
 
 /** Packs a strided [batch…, R, C] view into rows of ⌈C/4⌉ texels (see above). */

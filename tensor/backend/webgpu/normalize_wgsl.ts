@@ -7,7 +7,7 @@
 // "vec4" layout, which also stores 4 outputs at once).
 
 import { paramLayout } from "./params.ts";
-import { LINEAR_INDEX, MATH, paramsBlock, textureInput } from "./wgsl_common.ts";
+import { MATH, perIndexKernel, storage, textureInput } from "./wgsl_common.ts";
 
 /**
  * The row kernels' parameters: rows R, row length D, the offsets of the row inputs (x, or
@@ -51,7 +51,7 @@ function input(name: string, binding: number, textured: boolean): string {
 fn ${name}_quad(t: u32) -> vec4<f32> { return ${name}_texel(t); }`;
   }
   return /* wgsl */ `
-@group(0) @binding(${binding}) var<storage, read> ${name}: array<f32>;
+${storage(binding, name, "f32")}
 fn ${name}_at(i: u32) -> f32 { return ${name}[i]; }
 fn ${name}_quad(t: u32) -> vec4<f32> {
   return vec4<f32>(${name}[4u * t], ${name}[4u * t + 1u], ${name}[4u * t + 2u], ${name}[4u * t + 3u]);
@@ -94,17 +94,14 @@ function rowProgram(
   parameters: readonly string[],
   body: string,
 ): string {
-  const bindings = rowInputs.map((name, i) => input(name, i, layout.textured));
-  parameters.forEach((name, i) =>
-    bindings.push(
-      `@group(0) @binding(${rowInputs.length + i}) var<storage, read> ${name}: array<f32>;`,
-    )
-  );
-  const outBinding = rowInputs.length + parameters.length;
+  const bindings = [
+    ...rowInputs.map((name, i) => input(name, i, layout.textured)),
+    ...parameters.map((name, i) => storage(rowInputs.length + i, name, "f32")),
+  ];
   bindings.push(
-    `@group(0) @binding(${outBinding}) var<storage, read_write> ${
-      layout.vec4 ? "out4: array<vec4<f32>>" : "out1: array<f32>"
-    };`,
+    layout.vec4
+      ? storage(bindings.length, "out4", "vec4<f32>", "read_write")
+      : storage(bindings.length, "out1", "f32", "read_write"),
   );
   const p = ROW_PARAMS;
   const bases = [
@@ -115,22 +112,13 @@ function rowProgram(
       `let ${name}Base = ${p.read(name === "weight" ? "weightOffset" : "biasOffset")};`
     ),
   ];
-  return /* wgsl */ `
-${bindings.join("\n")}
-${paramsBlock(outBinding + 1)}
-${LINEAR_INDEX}
-${MATH}
-
-@compute @workgroup_size(64)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) lid: u32) {
-  let row = linearIndex(wid, nwg, lid);
-  if (row >= ${p.read("rows")}) { return; }
-  let D = ${p.read("d")};
-  ${bases.join("\n  ")}
-${body}
-}
-`;
+  return perIndexKernel({
+    bindings,
+    helpers: [MATH],
+    count: p.read("rows"),
+    index: "row",
+    body: `  let D = ${p.read("d")};\n  ${bases.join("\n  ")}\n${body}`,
+  });
 }
 
 /** The layer-norm kernel of a variant (see the header for its parameters). */

@@ -153,6 +153,22 @@ export interface ParamLayout<F extends Record<string, FieldSpec>> {
 }
 
 /**
+ * The fields of a walk over up to `rank` axes: `<name>Shape` (u32 sizes) and
+ * `<name>Strides` (i32 strides), for spreading into a paramLayout.
+ */
+export function axes<N extends string>(
+  name: N,
+  rank: number,
+): Record<`${N}Shape`, readonly ["u32", number]> & Record<`${N}Strides`, readonly ["i32", number]> {
+  return {
+    [`${name}Shape`]: ["u32", rank],
+    [`${name}Strides`]: ["i32", rank],
+  } as
+    & Record<`${N}Shape`, readonly ["u32", number]>
+    & Record<`${N}Strides`, readonly ["i32", number]>;
+}
+
+/**
  * Describes a kernel's parameter words (see ParamLayout).
  *
  * @param fields the fields in word order, e.g. `{ n: "u32", eps: "f32", strides: ["i32", 8] }`

@@ -10,7 +10,7 @@
 
 import type { ReduceOp } from "../../backend.ts";
 import type { DType } from "../../dtype.ts";
-import { MAX_RANK, paramLayout } from "./params.ts";
+import { axes, MAX_RANK, paramLayout } from "./params.ts";
 import { LINEAR_INDEX, MATH, paramsBlock, storageType, textureInput } from "./wgsl_common.ts";
 
 /**
@@ -23,10 +23,8 @@ export const REDUCE_PARAMS = paramLayout({
   outerRank: "u32",
   innerRank: "u32",
   offset: "i32",
-  outerShape: ["u32", MAX_RANK],
-  outerStrides: ["i32", MAX_RANK],
-  innerShape: ["u32", MAX_RANK],
-  innerStrides: ["i32", MAX_RANK],
+  ...axes("outer", MAX_RANK),
+  ...axes("inner", MAX_RANK),
 });
 
 /** The column sums' parameters (in texels): columns, rows, first texel, texels between rows. */

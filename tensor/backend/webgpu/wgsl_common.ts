@@ -44,6 +44,43 @@ fn Pf(i: u32) -> f32 { return bitcast<f32>(P(i)); }
 `;
 }
 
+/** A storage-buffer binding of an array (`read_write` for outputs). */
+export function storage(
+  binding: number,
+  name: string,
+  type: string,
+  access: "read" | "read_write" = "read",
+): string {
+  return `@group(0) @binding(${binding}) var<storage, ${access}> ${name}: array<${type}>;`;
+}
+
+/**
+ * A kernel with one invocation per index below `count` (a WGSL u32 expression): its
+ * `bindings` (the parameter block follows them), LINEAR_INDEX and `helpers`, then `body`
+ * with the invocation's index named `index`.
+ */
+export function perIndexKernel(kernel: {
+  bindings: readonly string[];
+  helpers?: readonly string[];
+  count: string;
+  index: string;
+  body: string;
+}): string {
+  return /* wgsl */ `
+${kernel.bindings.join("\n")}
+${paramsBlock(kernel.bindings.length)}
+${LINEAR_INDEX}
+${(kernel.helpers ?? []).join("\n")}
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+  let ${kernel.index} = linearIndex(wid, nwg, lid);
+  if (${kernel.index} >= ${kernel.count}) { return; }
+${kernel.body}
+}
+`;
+}
+
 /** Outputs per invocation in elementwise kernels (see params.ts `elementwiseGrid`). */
 export const ELEMENTS_PER_INVOCATION = 4;
 
