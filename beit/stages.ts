@@ -80,6 +80,28 @@ function trainingStage<T>(
   );
 }
 
+/**
+ * What a resumable trainer takes from a stage of the recipe: the training data, the
+ * schedule, the partial checkpoint `DIR/name.partial.ckpt`, and where its progress goes.
+ */
+function scheduled(
+  ctx: RunContext,
+  name: string,
+  stage: { epochs: number; batchSize: number; lr: number },
+  warmupEpochs: number,
+) {
+  return {
+    data: ctx.data.train,
+    epochs: stage.epochs,
+    batchSize: stage.batchSize,
+    learningRate: stage.lr,
+    warmupEpochs,
+    checkpoint: `${ctx.out}/${name}.partial.ckpt`,
+    quiet: ctx.output.silent,
+    onStep: (m: Record<string, number>) => ctx.output.log({ stage: name, ...m }),
+  };
+}
+
 /** The teacher: a supervised ViT classifier (it saw the labels). */
 export async function teacherStage(
   ctx: RunContext,
@@ -135,15 +157,8 @@ export function tokenizerStage(
     const trained = await trainVqkd({
       model: vqkdModelConfig(ctx.preset, teacherDim),
       teacher,
-      data: ctx.data.train,
-      epochs: v.epochs,
-      batchSize: v.batchSize,
-      learningRate: v.lr,
-      warmupEpochs: Math.min(1, v.epochs / 4),
+      ...scheduled(ctx, name, v, Math.min(1, v.epochs / 4)),
       key: foldIn(ctx.root, salt),
-      checkpoint: `${ctx.out}/${name}.partial.ckpt`,
-      quiet: ctx.output.silent,
-      onStep: (m) => ctx.output.log({ stage: name, ...m }),
     });
     return { params: trained.params, state: trained.state };
   });
@@ -162,19 +177,12 @@ export function pretrainStage(
     const trained = await pretrainBeit({
       model: beitModelConfig(ctx.preset, bottleneck ? b.headLayers : 0),
       tokenizer,
-      data: ctx.data.train,
-      epochs: b.epochs,
-      batchSize: b.batchSize,
-      learningRate: b.lr,
-      warmupEpochs: b.warmupEpochs,
+      ...scheduled(ctx, name, b, b.warmupEpochs),
       clsBottleneck: bottleneck,
       key: foldIn(ctx.root, salt),
-      checkpoint: `${ctx.out}/${name}.partial.ckpt`,
       // The main model keeps one snapshot per epoch: the curve of probe accuracy against
       // MIM steps (tools/experiments/probe_checkpoints.ts).
       snapshot: name === "beit" ? (e) => `${ctx.out}/snapshots/beit.epoch${e}.ckpt` : undefined,
-      quiet: ctx.output.silent,
-      onStep: (m) => ctx.output.log({ stage: name, ...m }),
     });
     return trained.params;
   });

@@ -126,6 +126,31 @@ function need(sd: ReadonlyMap<string, Tensor>, key: string, what: string): Tenso
   return t;
 }
 
+/**
+ * What a ViT from another code base starts from: its state dict under `prefix`, a getter
+ * that names what is missing, its patch convolution (width, input channels and patch side
+ * from its shape), its heads (default width / 64, as both official codes) and its depth
+ * (the keys matching `layer`).
+ */
+function foreignVit(
+  stateDict: ReadonlyMap<string, Tensor>,
+  spec: { prefix: string; what: string; conv: string; layer: RegExp; heads?: number },
+) {
+  const sd = stripPrefix(stateDict, spec.prefix);
+  const get = (key: string) => need(sd, key, spec.what);
+  const conv = get(spec.conv);
+  const [width, inChans, patch] = conv.shape;
+  return {
+    get,
+    conv,
+    width,
+    inChans,
+    patch,
+    heads: spec.heads ?? Math.max(1, Math.floor(width / 64)),
+    depth: [...sd.keys()].filter((k) => spec.layer.test(k)).length,
+  };
+}
+
 const CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073];
 const CLIP_STD = [0.26862954, 0.26130258, 0.27577711];
 
@@ -141,16 +166,17 @@ export function clipTeacher(
   stateDict: ReadonlyMap<string, Tensor>,
   options: { heads?: number } = {},
 ): Teacher {
-  const sd = stripPrefix(stateDict, "visual.");
-  const conv = need(sd, "conv1.weight", "CLIP"); // [W, 3, P, P]
-  const [width, , patch] = conv.shape;
-  const heads = options.heads ?? Math.max(1, Math.floor(width / 64));
-  const proj = need(sd, "proj", "CLIP"); // [W, T]
-  const layers =
-    [...sd.keys()].filter((k) => /^transformer\.resblocks\.\d+\.ln_1\.weight$/.test(k)).length;
+  const { get, conv, width, patch, heads, depth: layers } = foreignVit(stateDict, {
+    prefix: "visual.",
+    what: "CLIP",
+    conv: "conv1.weight", // [W, 3, P, P]
+    layer: /^transformer\.resblocks\.\d+\.ln_1\.weight$/,
+    heads: options.heads,
+  });
+  const proj = get("proj"); // [W, T]
   const eps = 1e-5;
   const ln = (x: Tensor, name: string) =>
-    layerNorm(x, need(sd, `${name}.weight`, "CLIP"), need(sd, `${name}.bias`, "CLIP"), { eps });
+    layerNorm(x, get(`${name}.weight`), get(`${name}.bias`), { eps });
   const headDim = width / heads;
   return {
     name: "clip",
@@ -159,12 +185,12 @@ export function clipTeacher(
       const x0 = normalizeChannels(clamp(toChannels(images, 3), 0, 1), CLIP_MEAN, CLIP_STD);
       const b = x0.shape[0];
       let x = matmul(patchify(x0, patch), transpose(reshape(conv, [width, 3 * patch * patch]))); // [B, N, W], no bias
-      const cls = expand(reshape(need(sd, "class_embedding", "CLIP"), [1, 1, width]), [
+      const cls = expand(reshape(get("class_embedding"), [1, 1, width]), [
         b,
         1,
         width,
       ]);
-      x = add(concat([cls, x], { axis: 1 }), need(sd, "positional_embedding", "CLIP")); // [B, T, W]
+      x = add(concat([cls, x], { axis: 1 }), get("positional_embedding")); // [B, T, W]
       x = ln(x, "ln_pre");
       const t = x.shape[1];
       for (let i = 0; i < layers; i++) {
@@ -172,8 +198,8 @@ export function clipTeacher(
         const h = ln(x, `${p}.ln_1`);
         const qkv = linearForward(
           h,
-          need(sd, `${p}.attn.in_proj_weight`, "CLIP"),
-          need(sd, `${p}.attn.in_proj_bias`, "CLIP"),
+          get(`${p}.attn.in_proj_weight`),
+          get(`${p}.attn.in_proj_bias`),
         );
         const split = permute(reshape(qkv, [b, t, 3, heads, headDim]), [2, 0, 3, 1, 4]); // [3, B, H, T, d]
         const pick = (j: number) => reshape(slice(split, [[j, j + 1]]), [b, heads, t, headDim]);
@@ -185,22 +211,22 @@ export function clipTeacher(
           x,
           linearForward(
             o,
-            need(sd, `${p}.attn.out_proj.weight`, "CLIP"),
-            need(sd, `${p}.attn.out_proj.bias`, "CLIP"),
+            get(`${p}.attn.out_proj.weight`),
+            get(`${p}.attn.out_proj.bias`),
           ),
         );
         const f = linearForward(
           ln(x, `${p}.ln_2`),
-          need(sd, `${p}.mlp.c_fc.weight`, "CLIP"),
-          need(sd, `${p}.mlp.c_fc.bias`, "CLIP"),
+          get(`${p}.mlp.c_fc.weight`),
+          get(`${p}.mlp.c_fc.bias`),
         );
         const g = mul(f, sigmoid(mul(f, 1.702))); // QuickGELU
         x = add(
           x,
           linearForward(
             g,
-            need(sd, `${p}.mlp.c_proj.weight`, "CLIP"),
-            need(sd, `${p}.mlp.c_proj.bias`, "CLIP"),
+            get(`${p}.mlp.c_proj.weight`),
+            get(`${p}.mlp.c_proj.bias`),
           ),
         );
       }
@@ -226,14 +252,16 @@ export function dinoTeacher(
   stateDict: ReadonlyMap<string, Tensor>,
   options: { heads?: number } = {},
 ): Teacher {
-  const sd = stripPrefix(stateDict, "");
-  const conv = need(sd, "patch_embed.proj.weight", "DINO");
-  const [width, inChans, patch] = conv.shape;
-  const heads = options.heads ?? Math.max(1, Math.floor(width / 64));
-  const depth = [...sd.keys()].filter((k) => /^blocks\.\d+\.norm1\.weight$/.test(k)).length;
+  const { get, conv, width, inChans, patch, heads, depth } = foreignVit(stateDict, {
+    prefix: "",
+    what: "DINO",
+    conv: "patch_embed.proj.weight", // [W, C, P, P]
+    layer: /^blocks\.\d+\.norm1\.weight$/,
+    heads: options.heads,
+  });
   const blk = block({ dim: width, numHeads: heads, qkvBias: "full", normEps: 1e-6 });
   const blocks: BlockParams[] = Array.from({ length: depth }, (_, i) => {
-    const g = (k: string) => need(sd, `blocks.${i}.${k}`, "DINO");
+    const g = (k: string) => get(`blocks.${i}.${k}`);
     return {
       norm1: { weight: g("norm1.weight"), bias: g("norm1.bias") },
       attn: {
@@ -255,14 +283,14 @@ export function dinoTeacher(
       const b = x0.shape[0];
       let x = add(
         matmul(patchify(x0, patch), transpose(reshape(conv, [width, inChans * patch * patch]))),
-        need(sd, "patch_embed.proj.bias", "DINO"),
+        get("patch_embed.proj.bias"),
       );
       x = add(
-        concat([expand(need(sd, "cls_token", "DINO"), [b, 1, width]), x], { axis: 1 }),
-        need(sd, "pos_embed", "DINO"),
+        concat([expand(get("cls_token"), [b, 1, width]), x], { axis: 1 }),
+        get("pos_embed"),
       );
       for (const p of blocks) x = blk.apply(p, x);
-      const normed = layerNorm(x, need(sd, "norm.weight", "DINO"), need(sd, "norm.bias", "DINO"), {
+      const normed = layerNorm(x, get("norm.weight"), get("norm.bias"), {
         eps: 1e-6,
       });
       return stopGradient(slice(normed, [null, [1]]));
