@@ -2,7 +2,7 @@
 // the list of backends every backend test runs on.
 
 import assert from "node:assert/strict";
-import { listBackends, type Tensor, toArray, toArraySync } from "../mod.ts";
+import { listBackends, type Tensor, toArray, toArraySync, treeFlattenWithPath } from "../mod.ts";
 
 /** The fixed fast-check seed; fast-check prints it with any failure so it can be replayed. */
 export const SEED = 20261127;
@@ -48,6 +48,23 @@ export function assertClose(
           `atol ${tol.atol} + rtol ${tol.rtol}·|b|)`,
       );
     }
+  }
+}
+
+/**
+ * Asserts that a gradient tree matches a fixture's `grad.<state-dict key>` entries: one
+ * entry per gradient, each within `tol`.
+ */
+export async function assertGradsMatch(
+  grads: unknown,
+  fixture: ReadonlyMap<string, Tensor>,
+  tol: Tolerance,
+): Promise<void> {
+  const flat = treeFlattenWithPath(grads);
+  const expected = [...fixture.keys()].filter((k) => k.startsWith("grad."));
+  assert.equal(flat.length, expected.length, "one fixture gradient per parameter");
+  for (const [path, g] of flat) {
+    await assertTensorClose(g as Tensor, fixture.get(`grad.${path}`)!, tol, `grad ${path}`);
   }
 }
 
