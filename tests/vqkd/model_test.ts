@@ -10,7 +10,6 @@ import {
   kmeansInit,
   loadTokenizer,
   quantize,
-  vqkd,
   type VqkdParams,
   type VqkdState,
 } from "../../vqkd/mod.ts";
