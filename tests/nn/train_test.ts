@@ -10,6 +10,7 @@ import {
   loadCheckpoint,
   saveCheckpoint,
   trainClassifier,
+  trainLoop,
   visionTransformer,
   type ViTParams,
 } from "../../nn/mod.ts";
@@ -137,32 +138,52 @@ Deno.test("saveCheckpoint() writes atomically: no temporary files remain, an old
 });
 
 testOnBackends(
-  "50 training steps of a 2-block ViT hold live tensors and bytes flat",
+  "50 trainLoop steps of a 2-block ViT (dropout, drop path, AdamW) hold live tensors and bytes flat",
   async (backend) => {
-    let state = initState();
-    const x = images();
-    const y = labels();
+    const before = T.memoryStats().liveTensors;
+    const params = vit.init(T.key(0));
     const samples: string[] = [];
-    let first = 0;
-    let last = 0;
-    for (let i = 0; i < 50; i++) {
-      const out = trainStep(state, x, y);
-      T.dispose([state.params, state.opt]);
-      state = out.state;
-      if (i === 0) first = (await T.toArray(out.loss))[0];
-      if (i === 49) last = (await T.toArray(out.loss))[0];
-      T.dispose(out.loss);
-      if (i % 10 === 9) {
+    const losses: number[] = [];
+    const final = await trainLoop({
+      label: "vit",
+      carry: { params, opt: optimizer.init(params) },
+      epochs: 5,
+      batchesPerEpoch: 10,
+      // Ten batches per epoch, each new tensors (as a loader's), freed after its step.
+      batches: async function* () {
+        for (let i = 0; i < 10; i++) yield { x: images(), y: labels() };
+      },
+      release: (batch) => batch,
+      metrics: ["loss"],
+      step: ({ params, opt }, batch, at) => {
+        const loss = (p: ViTParams) =>
+          T.crossEntropy(
+            vit.apply(p, batch.x, { train: true, key: T.foldIn(T.key(1), at.step) }),
+            batch.y,
+            {
+              labelSmoothing: 0.1,
+            },
+          );
+        const { value, grads } = T.valueAndGrad(loss)(params);
+        const { updates, state } = optimizer.update(grads, opt, params);
+        return { carry: { params: applyUpdates(params, updates), opt: state }, metrics: value };
+      },
+      onStep: ({ loss }) => losses.push(loss),
+      endEpoch: () => {
         const s = T.memoryStats();
         samples.push(`${s.liveTensors} tensors, ${s.liveBytesByBackend[backend]} bytes`);
-      }
-    }
+        return Promise.resolve();
+      },
+      quiet: true,
+    });
     assert.ok(
       samples.every((s) => s === samples[0]),
       `live memory changed: ${samples.join(" | ")}`,
     );
-    assert.ok(last < first, `loss should fall (${first} → ${last})`);
-    T.dispose([state.params, state.opt, x, y]);
+    assert.equal(losses.length, 50);
+    assert.ok(losses[49] < losses[0], `loss should fall (${losses[0]} → ${losses[49]})`);
+    T.dispose(final);
+    assert.equal(T.memoryStats().liveTensors, before, "everything the loop made is freed");
   },
 );
 
