@@ -128,17 +128,21 @@ function need(sd: ReadonlyMap<string, Tensor>, key: string, what: string): Tenso
 
 /**
  * What a ViT from another code base starts from: its state dict under `prefix`, a getter
- * that names what is missing, its patch convolution (width, input channels and patch side
- * from its shape), its heads (default width / 64, as both official codes) and its depth
- * (the keys matching `layer`).
+ * that names the `what` teacher when a key is missing, its patch convolution `convKey`
+ * (width, input channels and patch side from its shape), its heads (default width / 64, as
+ * both official codes) and its depth (the keys matching `layer`).
  */
 function foreignVit(
   stateDict: ReadonlyMap<string, Tensor>,
-  spec: { prefix: string; what: string; conv: string; layer: RegExp; heads?: number },
+  prefix: string,
+  what: string,
+  convKey: string,
+  layer: RegExp,
+  heads?: number,
 ) {
-  const sd = stripPrefix(stateDict, spec.prefix);
-  const get = (key: string) => need(sd, key, spec.what);
-  const conv = get(spec.conv);
+  const sd = stripPrefix(stateDict, prefix);
+  const get = (key: string) => need(sd, key, what);
+  const conv = get(convKey);
   const [width, inChans, patch] = conv.shape;
   return {
     get,
@@ -146,8 +150,8 @@ function foreignVit(
     width,
     inChans,
     patch,
-    heads: spec.heads ?? Math.max(1, Math.floor(width / 64)),
-    depth: [...sd.keys()].filter((k) => spec.layer.test(k)).length,
+    heads: heads ?? Math.max(1, Math.floor(width / 64)),
+    depth: [...sd.keys()].filter((k) => layer.test(k)).length,
   };
 }
 
@@ -166,13 +170,10 @@ export function clipTeacher(
   stateDict: ReadonlyMap<string, Tensor>,
   options: { heads?: number } = {},
 ): Teacher {
-  const { get, conv, width, patch, heads, depth: layers } = foreignVit(stateDict, {
-    prefix: "visual.",
-    what: "CLIP",
-    conv: "conv1.weight", // [W, 3, P, P]
-    layer: /^transformer\.resblocks\.\d+\.ln_1\.weight$/,
-    heads: options.heads,
-  });
+  // Under `visual.`: the patch convolution conv1 [W, 3, P, P], blocks transformer.resblocks.i.
+  const layerKey = /^transformer\.resblocks\.\d+\.ln_1\.weight$/;
+  const vit = foreignVit(stateDict, "visual.", "CLIP", "conv1.weight", layerKey, options.heads);
+  const { get, conv, width, patch, heads, depth: layers } = vit;
   const proj = get("proj"); // [W, T]
   const eps = 1e-5;
   const ln = (x: Tensor, name: string) =>
@@ -252,13 +253,10 @@ export function dinoTeacher(
   stateDict: ReadonlyMap<string, Tensor>,
   options: { heads?: number } = {},
 ): Teacher {
-  const { get, conv, width, inChans, patch, heads, depth } = foreignVit(stateDict, {
-    prefix: "",
-    what: "DINO",
-    conv: "patch_embed.proj.weight", // [W, C, P, P]
-    layer: /^blocks\.\d+\.norm1\.weight$/,
-    heads: options.heads,
-  });
+  // The patch convolution patch_embed.proj [W, C, P, P], blocks blocks.i.
+  const layerKey = /^blocks\.\d+\.norm1\.weight$/;
+  const vit = foreignVit(stateDict, "", "DINO", "patch_embed.proj.weight", layerKey, options.heads);
+  const { get, conv, width, inChans, patch, heads, depth } = vit;
   const blk = block({ dim: width, numHeads: heads, qkvBias: "full", normEps: 1e-6 });
   const blocks: BlockParams[] = Array.from({ length: depth }, (_, i) => {
     const g = (k: string) => get(`blocks.${i}.${k}`);

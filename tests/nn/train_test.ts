@@ -1,37 +1,17 @@
-// Training-loop properties of the nn stack: checkpoints are atomic and resuming is
-// bit-exact on the CPU (10 steps = 5 steps, save, load, 5 steps), and 50 training steps
-// of a 2-block ViT hold live memory flat on every backend.
+// Training properties of the nn stack: checkpoints are atomic, resuming is bit-exact on
+// the CPU (10 steps = 5 steps, save, load, 5 steps), and trainClassifier frees only its own
+// tensors. (Live memory over many steps: tests/nn/train_loop_test.ts.)
 
 import assert from "node:assert/strict";
 import * as T from "../../mod.ts";
 import {
-  adamw,
   applyUpdates,
   loadCheckpoint,
   saveCheckpoint,
   trainClassifier,
-  trainLoop,
-  visionTransformer,
   type ViTParams,
 } from "../../nn/mod.ts";
-import { testOnBackends } from "../_backends.ts";
-
-const vit = visionTransformer({
-  img_size: 8,
-  patch_size: 4,
-  in_chans: 1,
-  num_classes: 3,
-  embed_dim: 16,
-  depth: 2,
-  num_heads: 2,
-  qkv_bias: true,
-  init_values: 0.1,
-  use_abs_pos_emb: false,
-  use_rel_pos_bias: true,
-  drop_path_rate: 0.2,
-  drop_rate: 0.1,
-});
-const optimizer = adamw({ learningRate: 1e-2, weightDecay: 0.05, clipNorm: 3 });
+import { images, labels, optimizer, vit } from "./_small_vit.ts";
 
 interface TrainState {
   params: ViTParams;
@@ -44,9 +24,6 @@ function initState(): TrainState {
   const params = vit.init(T.key(0));
   return { params, opt: optimizer.init(params), key: T.key(1), step: 0 };
 }
-
-const images = () => T.normal(T.key(5), [6, 1, 8, 8]);
-const labels = () => T.tensor([0, 1, 2, 0, 1, 2], { dtype: "int32" });
 
 /** One training step with dropout and drop path: everything random comes from the state's key. */
 function trainStep(
@@ -136,56 +113,6 @@ Deno.test("saveCheckpoint() writes atomically: no temporary files remain, an old
   );
   await Deno.remove(dir, { recursive: true });
 });
-
-testOnBackends(
-  "50 trainLoop steps of a 2-block ViT (dropout, drop path, AdamW) hold live tensors and bytes flat",
-  async (backend) => {
-    const before = T.memoryStats().liveTensors;
-    const params = vit.init(T.key(0));
-    const samples: string[] = [];
-    const losses: number[] = [];
-    const final = await trainLoop({
-      label: "vit",
-      carry: { params, opt: optimizer.init(params) },
-      epochs: 5,
-      batchesPerEpoch: 10,
-      // Ten batches per epoch, each new tensors (as a loader's), freed after its step.
-      batches: async function* () {
-        for (let i = 0; i < 10; i++) yield { x: images(), y: labels() };
-      },
-      release: (batch) => batch,
-      metrics: ["loss"],
-      step: ({ params, opt }, batch, at) => {
-        const loss = (p: ViTParams) =>
-          T.crossEntropy(
-            vit.apply(p, batch.x, { train: true, key: T.foldIn(T.key(1), at.step) }),
-            batch.y,
-            {
-              labelSmoothing: 0.1,
-            },
-          );
-        const { value, grads } = T.valueAndGrad(loss)(params);
-        const { updates, state } = optimizer.update(grads, opt, params);
-        return { carry: { params: applyUpdates(params, updates), opt: state }, metrics: value };
-      },
-      onStep: ({ loss }) => losses.push(loss),
-      endEpoch: () => {
-        const s = T.memoryStats();
-        samples.push(`${s.liveTensors} tensors, ${s.liveBytesByBackend[backend]} bytes`);
-        return Promise.resolve();
-      },
-      quiet: true,
-    });
-    assert.ok(
-      samples.every((s) => s === samples[0]),
-      `live memory changed: ${samples.join(" | ")}`,
-    );
-    assert.equal(losses.length, 50);
-    assert.ok(losses[49] < losses[0], `loss should fall (${losses[0]} → ${losses[49]})`);
-    T.dispose(final);
-    assert.equal(T.memoryStats().liveTensors, before, "everything the loop made is freed");
-  },
-);
 
 Deno.test("trainClassifier() leaves the caller's params alive and frees only its own tensors", async () => {
   const params = vit.init(T.key(3));
