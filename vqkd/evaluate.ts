@@ -4,13 +4,10 @@
 
 import {
   add,
-  cast,
   cosineSimilarity,
   dispose,
-  greater,
   keep,
   mean,
-  sum,
   type Tensor,
   tidy,
   toArray,
@@ -20,6 +17,7 @@ import { dataLoader, type HostDataset } from "../data/loader.ts";
 import { fromStateDict, loadStateDict } from "../nn/io/state_dict.ts";
 import { key } from "../tensor/mod.ts";
 import { vqkd, type VqkdModel, type VqkdParams, type VqkdState } from "./model.ts";
+import { codesUsed } from "./quantizer.ts";
 import type { Teacher } from "./teachers.ts";
 
 /**
@@ -62,7 +60,7 @@ export async function evaluateTokenizer(
     dispose(out.cos);
   }
   const histogram = Float32Array.from(await toArray(counts));
-  const used = (await toArray(tidy(() => sum(cast(greater(counts, 0), "int32")))))[0];
+  const used = await codesUsed(counts);
   dispose(counts);
   return { usage: used / model.config.nEmbed, cosine: cosTotal / batches, histogram };
 }

@@ -23,6 +23,7 @@
 
 export {
   bincount,
+  codesUsed,
   initQuantizerState,
   kmeansInit,
   nearestCodes,

@@ -20,9 +20,11 @@ import {
   argmax,
   argmin,
   cast,
+  dispose,
   div,
   equal,
   fullLike,
+  greater,
   type Key,
   l2Normalize,
   matmul,
@@ -41,6 +43,8 @@ import {
   take,
   type Tensor,
   tensor,
+  tidy,
+  toArray,
   transpose,
   unsqueeze,
   where,
@@ -220,4 +224,15 @@ export function quantize(
     embedding: { ...state.embedding, weight },
   };
   return { quantized, ids: reshape(ids, [b, n]), loss, state: next, counts };
+}
+
+/**
+ * How many codes a histogram of uses per code (the quantizer's `counts`, summed over
+ * batches) shows used at least once.
+ */
+export async function codesUsed(counts: Tensor): Promise<number> {
+  const used = tidy(() => sum(cast(greater(counts, 0), "int32")));
+  const n = (await toArray(used))[0];
+  dispose(used);
+  return n;
 }

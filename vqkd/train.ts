@@ -6,16 +6,13 @@
 
 import {
   add,
-  cast,
   concat,
   dispose,
   foldIn,
-  greater,
   type Key,
   l2Normalize,
   reshape,
   stack,
-  sum,
   type Tensor,
   tidy,
   toArray,
@@ -34,7 +31,7 @@ import { adamw } from "../nn/optim/alias.ts";
 import { applyUpdates } from "../nn/optim/transform.ts";
 import { learningRateOf, type TrainingSchedule, trainLoop } from "../nn/train_loop.ts";
 import { vqkd, type VqkdModel, type VqkdParams, type VqkdState } from "./model.ts";
-import { kmeansInit } from "./quantizer.ts";
+import { codesUsed, kmeansInit } from "./quantizer.ts";
 import type { Teacher } from "./teachers.ts";
 
 /** Named VQ-KD architectures: the Fashion-MNIST default and the official releases. */
@@ -233,9 +230,7 @@ export async function trainVqkd(options: TrainVqkdOptions): Promise<TrainedToken
     onStep: (m, at) => options.onStep?.({ epoch: at.epoch, step: at.index, ...m }),
     show: (m) => ({ loss: m.loss, rec: m.rec_loss, ppl: m.perplexity }),
     endEpoch: async (carry, { epoch, seconds }) => {
-      const usedCodes = tidy(() => sum(cast(greater(carry.counts, 0), "int32")));
-      const used = (await toArray(usedCodes))[0];
-      dispose(usedCodes);
+      const used = await codesUsed(carry.counts);
       usage = [...usage, used / numCodes];
       const { params, state, opt } = carry;
       if (options.checkpoint) {
