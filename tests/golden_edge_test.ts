@@ -9,26 +9,21 @@ import assert from "node:assert/strict";
 import * as T from "../mod.ts";
 import { assertClose } from "./_helpers.ts";
 import { testOnBackends } from "./_backends.ts";
+import { readCases, type RecordedCase } from "./_golden.ts";
 
 type Num = number | string;
 type Encoded =
   | { shape: number[]; dtype: "float32" | "int32" | "bool"; data: Num[] }
   | { scalar: Num | boolean };
 
-interface EdgeCase {
-  name: string;
+interface EdgeCase extends RecordedCase<Encoded> {
   kwargs: { axis?: number | number[]; keepDims?: boolean };
-  inputs: Encoded[];
   output: Encoded & { shape: number[] };
-  cotangent?: Encoded;
-  grads?: (Encoded | null)[];
 }
 
 const TOL = { atol: 1e-5, rtol: 1e-4 };
 
-const fixture = JSON.parse(
-  await Deno.readTextFile(new URL("./fixtures/golden_edge.json", import.meta.url)),
-) as { torch: string; cases: EdgeCase[] };
+const fixture = await readCases<EdgeCase>("golden_edge.json");
 
 const num = (v: Num): number =>
   v === "NaN"

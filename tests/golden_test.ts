@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import * as T from "../mod.ts";
 import { assertClose } from "./_helpers.ts";
+import { readCases, type RecordedCase } from "./_golden.ts";
 
 interface Encoded {
   shape: number[];
@@ -12,19 +13,11 @@ interface Encoded {
   data: number[];
 }
 
-interface GoldenCase {
-  name: string;
-  inputs: Encoded[];
-  output: Encoded;
-  cotangent?: Encoded;
-  grads?: (Encoded | null)[];
-}
+type GoldenCase = RecordedCase<Encoded>;
 
 const TOL = { atol: 1e-5, rtol: 1e-4 };
 
-const fixture = JSON.parse(
-  await Deno.readTextFile(new URL("./fixtures/golden_ops.json", import.meta.url)),
-) as { torch: string; cases: GoldenCase[] };
+const fixture = await readCases<GoldenCase>("golden_ops.json");
 
 const decode = (e: Encoded): T.Tensor => T.tensor(e.data, { shape: e.shape, dtype: e.dtype });
 
