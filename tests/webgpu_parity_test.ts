@@ -119,29 +119,16 @@ Deno.test({
             }
           }
         }
-        // Attention-like batches, and a shared right operand (a linear layer's weight).
-        await check(
-          T.normal(T.key(1), [6, 50, 33]),
-          T.normal(T.key(2), [6, 50, 33]),
-          false,
-          true,
-          `${path} batched`,
-        );
-        // Transposed operands read in place: Kᵀ of attention scores, gᵀ of a weight gradient.
-        await check(
-          T.normal(T.key(7), [6, 50, 32]),
-          T.normal(T.key(8), [6, 50, 32]),
-          false,
-          true,
-          `${path} batched, B transposed in place`,
-        );
-        await check(
-          T.normal(T.key(9), [6, 40, 52]),
-          T.normal(T.key(10), [6, 40, 36]),
-          true,
-          false,
-          `${path} batched, A transposed in place`,
-        );
+        // Attention-like batches, and transposed operands read in place (Kᵀ of attention
+        // scores, gᵀ of a weight gradient): keys and shapes of A and B, which is transposed.
+        const batched: [number, number[], number, number[], boolean, boolean, string][] = [
+          [1, [6, 50, 33], 2, [6, 50, 33], false, true, "batched"],
+          [7, [6, 50, 32], 8, [6, 50, 32], false, true, "batched, B transposed in place"],
+          [9, [6, 40, 52], 10, [6, 40, 36], true, false, "batched, A transposed in place"],
+        ];
+        for (const [ka, sa, kb, sb, ta, tb, what] of batched) {
+          await check(T.normal(T.key(ka), sa), T.normal(T.key(kb), sb), ta, tb, `${path} ${what}`);
+        }
         // Two batch axes of views, as attention's heads of [B, T, H, d]: q·kᵀ and p·v.
         const heads = (t: T.Tensor) => T.permute(t, [0, 2, 1, 3]); // [B, H, T, d]
         const [q, kk, v] = [11, 12, 13].map((s) => T.normal(T.key(s), [2, 50, 3, 16]));

@@ -27,6 +27,8 @@ import { assertClose, assertTensorClose } from "../_helpers.ts";
 type P = { x: T.Tensor };
 const parabola = (p: P) =>
   T.sum(T.square(T.sub(p.x, T.tensor([3, -1, 0.5], { backend: p.x.backend }))));
+/** The parabola's problem: its loss, a start and its minimum. */
+const PARABOLA = { loss: parabola, start: [0, 0, 0], target: [3, -1, 0.5] };
 const rosenbrock = (p: P) => {
   const [x, y] = T.split(p.x, 2);
   return T.sum(T.add(T.square(T.sub(1, x)), T.mul(T.square(T.sub(y, T.square(x))), 100)));
@@ -43,27 +45,21 @@ const CASES: {
 }[] = [
   {
     name: "sgd on a parabola",
-    loss: parabola,
-    start: [0, 0, 0],
-    target: [3, -1, 0.5],
+    ...PARABOLA,
     opt: () => sgd({ learningRate: 0.1 }),
     steps: 100,
     tol: 1e-4,
   },
   {
     name: "sgd with momentum on a parabola",
-    loss: parabola,
-    start: [0, 0, 0],
-    target: [3, -1, 0.5],
+    ...PARABOLA,
     opt: () => sgd({ learningRate: 0.05, momentum: 0.9 }),
     steps: 300,
     tol: 1e-4,
   },
   {
     name: "adamw on a parabola",
-    loss: parabola,
-    start: [0, 0, 0],
-    target: [3, -1, 0.5],
+    ...PARABOLA,
     opt: () => adamw({ learningRate: 0.1, weightDecay: 0 }),
     steps: 400,
     tol: 1e-3,
