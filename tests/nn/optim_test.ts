@@ -27,12 +27,14 @@ import { assertClose, assertTensorClose } from "../_helpers.ts";
 type P = { x: T.Tensor };
 const parabola = (p: P) =>
   T.sum(T.square(T.sub(p.x, T.tensor([3, -1, 0.5], { backend: p.x.backend }))));
-/** The parabola's problem: its loss, a start and its minimum. */
+/** A problem: its loss, a start and the minimum. */
 const PARABOLA = { loss: parabola, start: [0, 0, 0], target: [3, -1, 0.5] };
 const rosenbrock = (p: P) => {
   const [x, y] = T.split(p.x, 2);
   return T.sum(T.add(T.square(T.sub(1, x)), T.mul(T.square(T.sub(y, T.square(x))), 100)));
 };
+/** A problem: its loss, a start and the minimum. */
+const ROSENBROCK = { loss: rosenbrock, start: [-1.2, 1], target: [1, 1] };
 
 const CASES: {
   name: string;
@@ -66,9 +68,7 @@ const CASES: {
   },
   {
     name: "adamw with warmup-cosine on Rosenbrock",
-    loss: rosenbrock,
-    start: [-1.2, 1],
-    target: [1, 1],
+    ...ROSENBROCK,
     opt: () =>
       adamw({
         learningRate: warmupCosine({
@@ -85,9 +85,7 @@ const CASES: {
   },
   {
     name: "sgd with momentum on Rosenbrock",
-    loss: rosenbrock,
-    start: [-1.2, 1],
-    target: [1, 1],
+    ...ROSENBROCK,
     opt: () => sgd({ learningRate: 8e-4, momentum: 0.9 }),
     steps: 3000,
     tol: 1e-3,
