@@ -19,7 +19,14 @@ import {
   whereSource,
 } from "./elementwise_wgsl.ts";
 import { elementwiseGrid, elementwiseParams, grid, type Layout, viewModes } from "./params.ts";
-import { bufferOf, checkDType, readsTextures, type Runtime, valueBits } from "./runtime.ts";
+import {
+  bufferOf,
+  checkDType,
+  readsTextures,
+  runOnViews,
+  type Runtime,
+  valueBits,
+} from "./runtime.ts";
 
 /**
  * How elementwise kernels read float32 inputs: "storage" from the tensors' buffers,
@@ -156,14 +163,9 @@ export function where(rt: Runtime, cond: View, a: View, b: View): GPUBuffer {
   if (n > 0) {
     const params = elementwiseParams(a.shape, [cond, a, b]);
     const modes = viewModes(params, 3);
-    rt.run(
-      `where:${a.dtype}:${modes.join("")}`,
-      ["read", "read", "read", "write"],
-      () => whereSource(a.dtype, modes),
-      [bufferOf(cond), bufferOf(a), bufferOf(b), out],
-      params,
-      elementwiseGrid(n, rt.limit),
-    );
+    const source = () => whereSource(a.dtype, modes);
+    const groups = elementwiseGrid(n, rt.limit);
+    runOnViews(rt, `where:${a.dtype}:${modes.join("")}`, source, [cond, a, b], out, params, groups);
   }
   return out;
 }
@@ -214,12 +216,7 @@ export function place(rt: Runtime, x: View, target: Layout, out: GPUBuffer): voi
   if (n === 0) return;
   const params = elementwiseParams(x.shape, [x, target]);
   const modes = viewModes(params, 2);
-  rt.run(
-    `place:${x.dtype}:${modes.join("")}`,
-    ["read", "write"],
-    () => placeSource(x.dtype, modes),
-    [bufferOf(x), out],
-    params,
-    elementwiseGrid(n, rt.limit),
-  );
+  const source = () => placeSource(x.dtype, modes);
+  const groups = elementwiseGrid(n, rt.limit);
+  runOnViews(rt, `place:${x.dtype}:${modes.join("")}`, source, [x], out, params, groups);
 }

@@ -6,7 +6,7 @@ import type { View } from "../../tensor.ts";
 import { contiguousCopy, fill, place } from "./elementwise.ts";
 import { gatherSource, SCATTER_ADD_PARAMS, scatterAddSource } from "./indexing_wgsl.ts";
 import { elementwiseParams, grid, MAX_RANK } from "./params.ts";
-import { bufferOf, checkDType, type Runtime } from "./runtime.ts";
+import { checkDType, runOnViews, type Runtime } from "./runtime.ts";
 
 /** x's entries at `index` along `axis` (an out-of-range index reads 0). */
 export function gather(rt: Runtime, x: View, index: View, axis: number): GPUBuffer {
@@ -22,11 +22,12 @@ export function gather(rt: Runtime, x: View, index: View, axis: number): GPUBuff
     x.shape[axis],
     x.strides[axis],
   ]);
-  rt.run(
+  runOnViews(
+    rt,
     `gather:${x.dtype}`,
-    ["read", "read", "write"],
     () => gatherSource(x.dtype),
-    [bufferOf(index), bufferOf(x), out],
+    [index, x],
+    out,
     words,
     grid(n, rt.limit),
   );
@@ -48,11 +49,13 @@ export function scatterAdd(
   if (x.shape.length > MAX_RANK) {
     throw new Error(`Cannot scatterAdd on WebGPU: rank above ${MAX_RANK}`);
   }
-  rt.run(
+  const source = () => scatterAddSource(x.dtype);
+  runOnViews(
+    rt,
     `scatterAdd:${x.dtype}`,
-    ["read", "read", "write"],
-    () => scatterAddSource(x.dtype),
-    [bufferOf(index), bufferOf(updates), out],
+    source,
+    [index, updates],
+    out,
     SCATTER_ADD_PARAMS.pack({
       n,
       rank: x.shape.length,

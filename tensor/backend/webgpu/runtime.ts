@@ -40,6 +40,23 @@ export function createRuntime(ctx: GpuContext): Runtime {
   };
 }
 
+/**
+ * Records a kernel that reads `inputs` straight from their storage buffers (bindings
+ * 0 … k − 1) and writes `out` (binding k).
+ */
+export function runOnViews(
+  rt: Runtime,
+  key: string,
+  source: () => string,
+  inputs: readonly View[],
+  out: GPUBuffer,
+  params: Uint32Array,
+  groups: [number, number?, number?],
+): void {
+  const bindings: BindingKind[] = [...inputs.map(() => "read" as const), "write"];
+  rt.run(key, bindings, source, [...inputs.map(bufferOf), out], params, groups);
+}
+
 /** Whether an adapter is a CPU rasteriser (Mesa's llvmpipe, also called lavapipe). */
 export function isCpuAdapter(info: GPUAdapterInfo): boolean {
   const text = [info.vendor, info.architecture, info.device, info.description].join(" ");
