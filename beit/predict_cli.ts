@@ -17,6 +17,7 @@ import {
   loadRunClassifier,
   openRun,
   readRunImages,
+  type SavedRun,
 } from "./saved_run.ts";
 import { failure, parseFlags } from "../nn/io/cli.ts";
 
@@ -121,7 +122,7 @@ async function inBatches(
 }
 
 async function printTopK(
-  run: Awaited<ReturnType<typeof openRun>>,
+  run: SavedRun,
   paths: readonly string[],
   k: number,
   batch: number,
@@ -157,7 +158,7 @@ async function printTopK(
 }
 
 async function writeFeatures(
-  run: Awaited<ReturnType<typeof openRun>>,
+  run: SavedRun,
   paths: readonly string[],
   out: string,
   pool: "cls" | "mean",

@@ -25,6 +25,7 @@ import {
 import { dropout as dropoutOp } from "../tensor/mod.ts";
 import type { TrainOptions } from "./dropout.ts";
 import type { InitStyle } from "./init.ts";
+import type { Layer } from "./layer.ts";
 import { linearForward, linearLayer, type LinearParams } from "./linear.ts";
 import {
   relativePositionBiasFromTable,
@@ -82,10 +83,7 @@ export interface AttentionConfig {
  * @param config see AttentionConfig
  * @returns `{ init, apply }`: apply(params, x [B, T, D], options) → [B, T, D]
  */
-export function attention(config: AttentionConfig): {
-  init(k: Key): AttentionParams;
-  apply(params: AttentionParams, x: Tensor, options?: AttentionOptions): Tensor;
-} {
+export function attention(config: AttentionConfig): Layer<AttentionParams, AttentionOptions> {
   const { dim, numHeads } = config;
   if (dim % numHeads !== 0) {
     throw new Error(`Cannot build attention: width ${dim} is not divisible by ${numHeads} heads`);

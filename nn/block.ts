@@ -7,6 +7,7 @@ import { add, full, type Key, mul, splitKey, type Tensor } from "../tensor/mod.t
 import { attention, type AttentionParams, type QkvBias } from "./attention.ts";
 import { dropPathForward, type TrainOptions } from "./dropout.ts";
 import type { InitStyle } from "./init.ts";
+import type { Layer } from "./layer.ts";
 import { layerNormLayer, type LayerNormParams } from "./layer_norm.ts";
 import { mlp, type MlpParams } from "./mlp.ts";
 
@@ -68,10 +69,7 @@ export interface BlockOptions extends TrainOptions {
  * @param config see BlockConfig
  * @returns `{ init, apply }`: apply(params, x [B, T, D], options) → [B, T, D]
  */
-export function block(config: BlockConfig): {
-  init(k: Key): BlockParams;
-  apply(params: BlockParams, x: Tensor, options?: BlockOptions): Tensor;
-} {
+export function block(config: BlockConfig): Layer<BlockParams, BlockOptions> {
   const { dim } = config;
   const eps = config.normEps ?? 1e-6;
   const norm1 = layerNormLayer({ dim, eps });

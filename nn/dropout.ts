@@ -11,7 +11,7 @@ import {
   reshape,
   type Tensor,
 } from "../tensor/mod.ts";
-import type { Layer } from "./linear.ts";
+import type { Layer } from "./layer.ts";
 
 /** Options of layers with random behaviour in training. */
 export interface TrainOptions {

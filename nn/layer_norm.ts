@@ -1,7 +1,7 @@
 // LayerNorm layer over the last axis, with PyTorch's parameter names (weight, bias).
 
 import { type Key, layerNorm as layerNormOp, ones, type Tensor, zeros } from "../tensor/mod.ts";
-import type { Layer } from "./linear.ts";
+import type { Layer } from "./layer.ts";
 
 /** Parameters of a LayerNorm. */
 export interface LayerNormParams {

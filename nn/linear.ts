@@ -3,6 +3,7 @@
 
 import { type Key, linear as linearOp, splitKey, type Tensor } from "../tensor/mod.ts";
 import { type InitStyle, linearBiasInit, linearWeightInit } from "./init.ts";
+import type { Layer } from "./layer.ts";
 
 /** Parameters of a linear layer (`bias` absent when disabled). */
 export interface LinearParams {
@@ -12,14 +13,6 @@ export interface LinearParams {
   bias?: Tensor;
   /** Any other official key. */
   [key: string]: Tensor | undefined;
-}
-
-/** A layer: `init(key)` makes parameters, `apply(params, x, options)` runs it. */
-export interface Layer<P, O = Record<string, never>> {
-  /** Makes the layer's parameters from a key. */
-  init(key: Key): P;
-  /** Runs the layer. */
-  apply(params: P, x: Tensor, options?: O): Tensor;
 }
 
 /** y = x·Wᵀ + b as a plain function (W: [O, I], b: [O] or null). */

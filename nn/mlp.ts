@@ -5,7 +5,8 @@
 import { gelu, type Key, splitKey, type Tensor } from "../tensor/mod.ts";
 import { dropout as dropoutOp } from "../tensor/mod.ts";
 import type { InitStyle } from "./init.ts";
-import { type Layer, linearLayer, type LinearParams } from "./linear.ts";
+import type { Layer } from "./layer.ts";
+import { linearLayer, type LinearParams } from "./linear.ts";
 import type { TrainOptions } from "./dropout.ts";
 
 /** Parameters of an MLP. */

@@ -24,7 +24,8 @@
  * @module
  */
 
-export { type Layer, linearForward, linearLayer, type LinearParams } from "./linear.ts";
+export type { Layer } from "./layer.ts";
+export { linearForward, linearLayer, type LinearParams } from "./linear.ts";
 export { layerNormLayer, type LayerNormParams } from "./layer_norm.ts";
 export { dropoutLayer, dropPath, dropPathForward, type TrainOptions } from "./dropout.ts";
 export { mlp, type MlpParams } from "./mlp.ts";
@@ -131,7 +132,7 @@ export {
   type EpochSummary,
   learningRateOf,
   type StepPosition,
-  trainLoop,
   type TrainingSchedule,
+  trainLoop,
   type TrainLoopOptions,
 } from "./train_loop.ts";

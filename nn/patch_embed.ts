@@ -15,7 +15,7 @@ import {
   zeros,
 } from "../tensor/mod.ts";
 import { type InitStyle, torchUniformInit, truncNormalInit } from "./init.ts";
-import type { Layer } from "./linear.ts";
+import type { Layer } from "./layer.ts";
 
 /** Parameters of a patch embedding: `proj` is the Conv2d. */
 export interface PatchEmbedParams {

@@ -26,6 +26,7 @@ import { block, type BlockConfig, type BlockParams } from "./block.ts";
 import { parseConfig } from "./config.ts";
 import type { TrainOptions } from "./dropout.ts";
 import { type InitStyle, truncNormalInit } from "./init.ts";
+import type { Layer } from "./layer.ts";
 import { layerNormLayer, type LayerNormParams } from "./layer_norm.ts";
 import { linearLayer, type LinearParams } from "./linear.ts";
 import { patchEmbed, type PatchEmbedParams } from "./patch_embed.ts";
@@ -174,7 +175,7 @@ export function blockSettings(
 /** The parts every BEiT-style backbone is built from (see backboneParts). */
 export interface BackboneParts {
   /** The patch embedding. */
-  embed: ReturnType<typeof patchEmbed>;
+  embed: Layer<PatchEmbedParams> & { numPatches: number; gridSize: number };
   /** The patch grid. */
   grid: readonly [number, number];
   /** What every block shares (blockSettings). */
@@ -182,7 +183,7 @@ export interface BackboneParts {
   /** The relative position bias all blocks share, when configured. */
   shared: ReturnType<typeof relativePositionBias> | null;
   /** A LayerNorm of the backbone's width and epsilon. */
-  norm: ReturnType<typeof layerNormLayer>;
+  norm: Layer<LayerNormParams>;
 }
 
 /**
@@ -248,11 +249,9 @@ export function rescaleResidual(params: BlockParams, layer: number): BlockParams
  * assert.deepEqual(vit.apply(params, zeros([2, 1, 28, 28])).shape, [2, 10]);
  * ```
  */
-export function visionTransformer(input: Partial<ViTConfig> | Record<string, unknown> = {}): {
-  config: ViTConfig;
-  init(k: Key): ViTParams;
-  apply(params: ViTParams, images: Tensor, options?: ViTApplyOptions): Tensor;
-} {
+export function visionTransformer(
+  input: Partial<ViTConfig> | Record<string, unknown> = {},
+): Layer<ViTParams, ViTApplyOptions> & { config: ViTConfig } {
   const config = parseConfig(input as Record<string, unknown>, VIT_DEFAULTS, "ViT config");
   const d = config.embedDim;
   const style = config.initStyle;
@@ -315,4 +314,4 @@ export function visionTransformer(input: Partial<ViTConfig> | Record<string, unk
 }
 
 /** A ViT as `visionTransformer(config)` builds it: config, init, apply. */
-export type ViTModel = ReturnType<typeof visionTransformer>;
+export type ViTModel = Layer<ViTParams, ViTApplyOptions> & { config: ViTConfig };
