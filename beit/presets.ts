@@ -206,7 +206,7 @@ PRESETS.paper = {
 };
 
 /** The input every model of a preset reads: Fashion-MNIST's 28×28 grayscale images in 4×4 patches. */
-const INPUT = { img_size: 28, patch_size: 4, in_chans: 1 } as const;
+export const INPUT = { img_size: 28, patch_size: 4, in_chans: 1 } as const;
 
 /** A transformer body of a stage's size in the official names (q and v biased, as in BEiT). */
 function body(size: { embedDim: number; depth: number; heads: number }) {

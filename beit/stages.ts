@@ -19,7 +19,13 @@ import { trainVqkd } from "../vqkd/train.ts";
 import { finetuneBeit } from "./finetune.ts";
 import { type BeitPretrainModel, beitPretrainModel, type BeitPretrainParams } from "./model.ts";
 import { pretrainBeit } from "./pretrain.ts";
-import { beitModelConfig, type Preset, teacherModelConfig, vqkdModelConfig } from "./presets.ts";
+import {
+  beitModelConfig,
+  INPUT,
+  type Preset,
+  teacherModelConfig,
+  vqkdModelConfig,
+} from "./presets.ts";
 import { extractFeatures, linearProbe, pixelFeatures } from "./probe.ts";
 import { ROWS } from "./report.ts";
 import type { ResultBook, StageCache } from "./run_folder.ts";
@@ -336,17 +342,16 @@ export async function ablationRows(
   semantic: () => Promise<TokenizerState>,
 ): Promise<TokenizerState> {
   const noBottleneckModel = beitPretrainModel(beitModelConfig(ctx.preset, 0));
-  const pixelTokens = await tokenizerStage(
-    ctx,
-    "vqkd_pixels",
-    pixelTeacher({ patchSize: 4 }),
-    16,
-    5,
-  );
+  // The pixel tokenizer reconstructs each patch's normalised pixels: C·P·P features.
+  const { patch_size: patch, in_chans: channels } = INPUT;
+  const pixelDim = channels * patch * patch;
+  const pixels = pixelTeacher({ patchSize: patch });
+  const pixelTokens = await tokenizerStage(ctx, "vqkd_pixels", pixels, pixelDim, 5);
+  const pixelModel = vqkd(vqkdModelConfig(ctx.preset, pixelDim));
   const pixelMim = await pretrainStage(
     ctx,
     "beit_pixels",
-    { model: vqkd(vqkdModelConfig(ctx.preset, 16)), ...pixelTokens },
+    { model: pixelModel, ...pixelTokens },
     false,
     6,
   );
