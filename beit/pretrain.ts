@@ -234,7 +234,7 @@ export async function pretrainBeit(options: PretrainOptions): Promise<Pretrained
       acc: m.mlm_acc,
       ...(useBottleneck ? { "acc(cls)": m.mlm_acc_cls_pt } : {}),
     }),
-    endEpoch: async (carry, { epoch, seconds }) => {
+    afterEpoch: async (carry, { epoch, seconds }) => {
       if (options.checkpoint) await saveCheckpoint(options.checkpoint, { ...carry, epoch });
       if (options.snapshot) {
         await saveCheckpoint(options.snapshot(epoch + 1), { params: carry.params, epoch });

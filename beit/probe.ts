@@ -172,7 +172,7 @@ export async function linearProbe(
       const { updates, state } = optimizer.update(grads, opt, params);
       return { carry: { params: applyUpdates(params, updates), opt: state } };
     },
-    endEpoch: async ({ params }) => {
+    afterEpoch: async ({ params }) => {
       const correct = tidy(() =>
         sum(cast(equal(argmax(head.apply(params, testX), { axis: 1 }), testY), "int32"))
       );

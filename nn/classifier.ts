@@ -100,7 +100,7 @@ export async function trainClassifier<P>(
       return { carry: { params: applyUpdates(params, updates), opt: state }, metrics: value };
     },
     onStep: ({ loss }, at) => options.onStep?.(at.step + 1, loss),
-    endEpoch: (_carry, summary) => {
+    afterEpoch: (_carry, summary) => {
       lastEpochLoss = summary.mean.loss;
       return Promise.resolve();
     },

@@ -100,12 +100,12 @@ export interface TrainLoopOptions<C, B> {
   /** Which metrics the progress bar shows after a step (default all of them). */
   show?: (metrics: Record<string, number>) => Record<string, number | string>;
   /** Runs at the start of an epoch, outside tidy(), and returns the epoch's first carry. */
-  startEpochHook?: (epoch: number, carry: C) => C;
+  beforeEpoch?: (epoch: number, carry: C) => C;
   /**
    * Runs after every epoch (checkpoints, evaluation). It may return a new carry (the loop
    * frees what it no longer holds) and what the progress bar prints at the end of the epoch.
    */
-  endEpoch?: (
+  afterEpoch?: (
     carry: C,
     summary: EpochSummary,
   ) => Promise<{ carry?: C; show?: Record<string, number | string> } | void>;
@@ -145,7 +145,7 @@ export async function trainLoop<C, B>(options: TrainLoopOptions<C, B>): Promise<
         options,
       )
       : null;
-    if (options.startEpochHook) replace(carry, options.startEpochHook(epoch, carry));
+    if (options.beforeEpoch) replace(carry, options.beforeEpoch(epoch, carry));
     const sums = new Array<number>(names.length).fill(0);
     let steps = 0;
     let index = 0;
@@ -181,7 +181,7 @@ export async function trainLoop<C, B>(options: TrainLoopOptions<C, B>): Promise<
     }
     const mean = Object.fromEntries(names.map((name, i) => [name, sums[i] / steps]));
     const summary = { epoch, steps, seconds: (performance.now() - t0) / 1000, mean };
-    const end = await options.endEpoch?.(carry, summary);
+    const end = await options.afterEpoch?.(carry, summary);
     if (end?.carry) replace(carry, end.carry);
     shown = end?.show ?? mean;
     bar?.done(shown);

@@ -182,7 +182,7 @@ export async function trainVqkd(options: TrainVqkdOptions): Promise<TrainedToken
     batchesPerEpoch: loader.batchesPerEpoch,
     batches: (epoch) => loader.epoch(epoch),
     release: (batch) => [batch.views, batch.labels],
-    startEpochHook: (_epoch, carry) => ({ ...carry, counts: zeros([numCodes]) }),
+    beforeEpoch: (_epoch, carry) => ({ ...carry, counts: zeros([numCodes]) }),
     beforeStep: (carry, batch, at) => {
       if (initted) return { carry };
       pending.push(tidy(() => projectionsFor(model, carry.params, batch.views.images)));
@@ -229,7 +229,7 @@ export async function trainVqkd(options: TrainVqkdOptions): Promise<TrainedToken
     },
     onStep: (m, at) => options.onStep?.({ epoch: at.epoch, step: at.index, ...m }),
     show: (m) => ({ loss: m.loss, rec: m.rec_loss, ppl: m.perplexity }),
-    endEpoch: async (carry, { epoch, seconds }) => {
+    afterEpoch: async (carry, { epoch, seconds }) => {
       const used = await codesUsed(carry.counts);
       usage = [...usage, used / numCodes];
       const { params, state, opt } = carry;

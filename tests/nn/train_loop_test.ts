@@ -77,7 +77,7 @@ testOnBackends(
         return { carry: { params: applyUpdates(params, updates), opt: state }, metrics: value };
       },
       onStep: ({ loss }) => losses.push(loss),
-      endEpoch: () => {
+      afterEpoch: () => {
         const s = T.memoryStats();
         samples.push(`${s.liveTensors} tensors, ${s.liveBytesByBackend[backend]} bytes`);
         return Promise.resolve();
@@ -148,7 +148,7 @@ Deno.test("trainLoop: resume positions, skipped batches, epoch means", async () 
       const n = T.add(carry.n, 1);
       return { carry: { n }, metrics: T.reshape(n, [1]) };
     },
-    endEpoch: (_carry, summary) => {
+    afterEpoch: (_carry, summary) => {
       assert.equal(summary.steps, 3);
       means.push(summary.mean.n);
       return Promise.resolve();
