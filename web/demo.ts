@@ -31,8 +31,15 @@ async function gunzipBytes(bytes: Uint8Array): Promise<Uint8Array> {
   return new Uint8Array(await new Response(stream).arrayBuffer());
 }
 
-/** WebGPU when an adapter exists, else the CPU backend; and how to say it. */
+/**
+ * WebGPU when an adapter exists, else the CPU backend (also with `?backend=cpu` in the
+ * address); and how to say it.
+ */
 async function chooseBackend(): Promise<{ name: string; label: string }> {
+  if (new URLSearchParams(location.search).get("backend") === "cpu") {
+    await openBackend("cpu");
+    return { name: "cpu", label: "the CPU (WebAssembly), as the address asks" };
+  }
   try {
     const adapter = await navigator.gpu?.requestAdapter();
     if (adapter) {

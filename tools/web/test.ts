@@ -77,18 +77,23 @@ const browser = await puppeteer.launch({
   ],
 });
 let failures = 0;
-try {
+/** Loads the page at `address` and checks every case against Deno's results. */
+async function checkPage(address: string, screenshot: boolean): Promise<void> {
   const page = await browser.newPage();
   await page.setViewport({ width: 1100, height: 1000 });
   const messages: string[] = [];
   page.on("console", (m) => messages.push(`${m.type()}: ${m.text()}`));
   page.on("pageerror", (e) => messages.push(`page error: ${(e as Error).message}`));
-  await page.goto(await url, { waitUntil: "load" });
+  await page.goto(address, { waitUntil: "load" });
   const backend = await page.evaluate(() => globalThis.tessella.ready).catch((error) => {
     console.error(`The page did not start: ${error}\n${messages.join("\n")}`);
     Deno.exit(1);
   });
   console.log(`page backend: ${backend}`);
+  if (address.endsWith("?backend=cpu") && backend !== "cpu") {
+    console.error(`asked for the CPU backend, the page runs on ${backend}`);
+    failures++;
+  }
   const close = (a: number, b: number) => Math.abs(a - b) <= 1e-5 + 1e-4 * Math.abs(b);
   for (const [i, c] of CASES.entries()) {
     const got = await page.evaluate(
@@ -119,19 +124,29 @@ try {
         `${(100 * want.accuracy.bottleneck).toFixed(0)} %; class ${want.classes[top]})`,
     );
   }
-  // The screenshot shows the first case.
-  await page.evaluate(
-    (index, n, seed) => globalThis.tessella.show(index, n, seed),
-    CASES[0].index,
-    NUM_MASKED,
-    CASES[0].seed,
-  );
-  await page.screenshot({ path: values.screenshot, fullPage: true });
-  console.log(`screenshot: ${values.screenshot}`);
+  if (screenshot) {
+    // The screenshot shows the first case.
+    await page.evaluate(
+      (index, n, seed) => globalThis.tessella.show(index, n, seed),
+      CASES[0].index,
+      NUM_MASKED,
+      CASES[0].seed,
+    );
+    await page.screenshot({ path: values.screenshot, fullPage: true });
+    console.log(`screenshot: ${values.screenshot}`);
+  }
   if (messages.some((m) => m.startsWith("page error") || m.startsWith("error"))) {
     console.error(messages.join("\n"));
     failures++;
   }
+  await page.close();
+}
+
+try {
+  const address = await url;
+  await checkPage(address, true);
+  // The CPU backend in a page that is not cross-origin isolated (no SharedArrayBuffer).
+  await checkPage(`${address}?backend=cpu`, false);
 } finally {
   await browser.close();
   await server.shutdown();

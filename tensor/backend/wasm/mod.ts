@@ -43,7 +43,7 @@ import {
 } from "./kernels.ts";
 import { gather4, scatterAddF32 } from "./indexing.ts";
 import { matmulF32 } from "./matmul.ts";
-import { wasmRuntime } from "./runtime.ts";
+import { startedWasmRuntime, wasmRuntime } from "./runtime.ts";
 
 export { cpuTuning, getNumThreads, setNumThreads } from "./runtime.ts";
 
@@ -89,8 +89,9 @@ export const cpuBackend: Backend = {
   },
   readSync: readView,
   release(data): void {
-    const heap = wasmRuntime().heap;
-    if (heap.owns(data)) heap.release(data);
+    // Before the runtime exists no array can be in its heap: nothing to return.
+    const heap = startedWasmRuntime()?.heap;
+    if (heap?.owns(data)) heap.release(data);
   },
   fill(size, value, dtype): TypedArray {
     if (dtype === "float64") return js.fill(size, value, dtype) as TypedArray;

@@ -71,6 +71,11 @@ function defaultThreads(): number {
   return Math.max(1, navigator.hardwareConcurrency ?? 1);
 }
 
+/** The runtime if it has been created (releasing a host array needs no runtime). */
+export function startedWasmRuntime(): Runtime | undefined {
+  return runtime;
+}
+
 /** The runtime, created on first call. */
 export function wasmRuntime(): Runtime {
   if (runtime !== undefined) return runtime;

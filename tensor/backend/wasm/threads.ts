@@ -116,10 +116,21 @@ export function splitTasks(tasks: number, parts: number, grain: number): [number
   return ranges;
 }
 
+/**
+ * The control words the threads share. A page that is not cross-origin isolated has no
+ * SharedArrayBuffer (and no shared memory, so the pool has one thread): a plain buffer
+ * serves, since nothing waits on it.
+ */
+function controlWords(bytes: number): Int32Array {
+  return new Int32Array(
+    typeof SharedArrayBuffer === "function" ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes),
+  );
+}
+
 /** Worker threads sharing one memory; see the header. */
 export class ThreadPool {
   #workers: NodeWorker[] = [];
-  #control = new Int32Array(new SharedArrayBuffer(4 * (RANGES + 2 * MAX_THREADS)));
+  #control = controlWords(4 * (RANGES + 2 * MAX_THREADS));
   #size: number;
   readonly #spawn: WorkerConstructor | null;
 
@@ -228,7 +239,7 @@ export class ThreadPool {
     for (const worker of this.#workers) void worker.terminate();
     this.#workers = [];
     this.#size = 1;
-    this.#control = new Int32Array(new SharedArrayBuffer(this.#control.byteLength));
+    this.#control = controlWords(this.#control.byteLength);
   }
 
   /** Starts workers until `count` exist. */
