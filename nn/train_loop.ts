@@ -13,7 +13,7 @@
 // - the step's metrics are one small tensor, read back and freed at once: no other
 //   device-to-host copy happens per step.
 
-import { dispose, type Tensor, tidy, toArray, treeLeaves } from "../tensor/mod.ts";
+import { dispose, disposeReplaced, type Tensor, tidy, toArray, treeLeaves } from "../tensor/mod.ts";
 import { type Schedule, warmupCosine } from "./optim/schedule.ts";
 import { progressBar } from "./progress.ts";
 
@@ -133,8 +133,7 @@ export async function trainLoop<C, B>(options: TrainLoopOptions<C, B>): Promise<
   let shown: Record<string, number | string> = {};
   /** Frees what `next` no longer holds of `previous`, sparing what the caller lent. */
   const replace = (previous: C, next: C) => {
-    const kept = new Set(treeLeaves(next));
-    dispose(treeLeaves(previous).filter((t) => !kept.has(t) && !borrowed.has(t)));
+    disposeReplaced(previous, next, borrowed);
     carry = next;
   };
   for (let epoch = options.startEpoch ?? 0; epoch < options.epochs; epoch++) {
@@ -176,7 +175,7 @@ export async function trainLoop<C, B>(options: TrainLoopOptions<C, B>): Promise<
         options.onStep?.(metrics, at);
         bar?.update(index, options.show ? options.show(metrics) : metrics);
       } finally {
-        if (options.release) dispose(treeLeaves(options.release(batch)));
+        if (options.release) dispose(options.release(batch));
       }
     }
     const mean = Object.fromEntries(names.map((name, i) => [name, sums[i] / steps]));

@@ -184,6 +184,8 @@ export function memoryStats(): MemoryStats {
  *
  * @param previous the old tree
  * @param next the new tree (its tensors are kept)
+ * @param spare tensors that stay alive even if `next` no longer holds them (a set of tensors
+ *   the caller lent)
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -194,7 +196,12 @@ export function memoryStats(): MemoryStats {
  * assert.ok(!old.a.disposed && old.b.disposed);
  * ```
  */
-export function disposeReplaced(previous: unknown, next: unknown): void {
+export function disposeReplaced(
+  previous: unknown,
+  next: unknown,
+  spare?: ReadonlySet<unknown>,
+): void {
+  if (previous === next) return;
   const keepers = new Set(treeLeaves(next));
-  dispose(treeLeaves(previous).filter((leaf) => !keepers.has(leaf)));
+  dispose(treeLeaves(previous).filter((leaf) => !keepers.has(leaf) && !spare?.has(leaf)));
 }
